@@ -1,0 +1,164 @@
+"""The fast stage: word and character n-gram TF-IDF with a linear model. Trains in seconds on 2 cores."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import numpy.typing as npt
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from threatwatch.classify.base import ClassificationResult, decide
+from threatwatch.classify.explain import occlusion_spans
+from threatwatch.domain import FLAGGED_LABELS, LABELS
+from threatwatch.watchlist.names import fold
+
+_URL = re.compile(r"https?://\S+")
+_HANDLE = re.compile(r"@[\w.]+")
+_DIGITS = re.compile(r"\d")
+
+PIPELINE_FILE = "pipeline.joblib"
+CONFIG_FILE = "config.json"
+TRAINING_ARGS_FILE = "training_args.json"
+
+
+def normalise_for_model(text: str) -> str:
+    """What the n-grams see: folded case and accents, any URL, @handle and digit made generic."""
+    text = _URL.sub(" url ", text)
+    text = _HANDLE.sub(" @user ", text)
+    return _DIGITS.sub("0", fold(text))
+
+
+@dataclass(frozen=True)
+class FastTrainingArguments:
+    """Everything that decides the fitted model; saved beside it so a run can be reproduced."""
+
+    seed: int = 13
+    c: float = 8.0
+    word_ngram_max: int = 2
+    char_ngram_min: int = 2
+    char_ngram_max: int = 5
+    min_df: int = 2
+    max_iter: int = 3000
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    version: str
+    labels: tuple[str, ...] = tuple(label.value for label in LABELS)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    kind: str = "fast"
+
+
+class FastStageModel:
+    """A fitted scikit-learn pipeline plus its config; owns loading, saving and prediction."""
+
+    def __init__(self, pipeline: Pipeline, config: FastConfig) -> None:
+        classes = [str(c) for c in pipeline.classes_]
+        if classes != sorted(config.labels):
+            raise ValueError(f"pipeline classes {classes} do not match labels {config.labels}")
+        self.pipeline = pipeline
+        self.config = config
+        # scikit-learn orders columns alphabetically; we serve them in LABELS order.
+        self._column_order = [classes.index(label) for label in config.labels]
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    @classmethod
+    def build_pipeline(cls, args: FastTrainingArguments) -> Pipeline:
+        features = FeatureUnion(
+            [
+                (
+                    "words",
+                    TfidfVectorizer(
+                        preprocessor=normalise_for_model,
+                        ngram_range=(1, args.word_ngram_max),
+                        min_df=args.min_df,
+                        sublinear_tf=True,
+                        token_pattern=r"(?u)@?\b\w+\b",
+                    ),
+                ),
+                (
+                    "chars",
+                    TfidfVectorizer(
+                        preprocessor=normalise_for_model,
+                        analyzer="char_wb",
+                        ngram_range=(args.char_ngram_min, args.char_ngram_max),
+                        min_df=args.min_df,
+                        sublinear_tf=True,
+                    ),
+                ),
+            ]
+        )
+        model = LogisticRegression(
+            C=args.c, class_weight="balanced", max_iter=args.max_iter, random_state=args.seed
+        )
+        return Pipeline([("features", features), ("model", model)])
+
+    @classmethod
+    def train(
+        cls, texts: Sequence[str], labels: Sequence[str], *, version: str, args: FastTrainingArguments
+    ) -> FastStageModel:
+        pipeline = cls.build_pipeline(args)
+        pipeline.fit(list(texts), list(labels))
+        return cls(pipeline, FastConfig(version=version))
+
+    def with_thresholds(self, thresholds: dict[str, float]) -> FastStageModel:
+        return FastStageModel(self.pipeline, FastConfig(**{**asdict(self.config), "thresholds": thresholds}))
+
+    def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        if not texts:
+            return np.zeros((0, len(self.config.labels)))
+        raw = self.pipeline.predict_proba(list(texts))
+        return np.asarray(raw[:, self._column_order], dtype=np.float64)
+
+    def predict(self, texts: Sequence[str], *, explain: bool = True) -> list[ClassificationResult]:
+        probabilities = self.predict_proba(texts)
+        labels = decide(probabilities, self.config.thresholds)
+        explanations: dict[int, tuple[Any, ...]] = {}
+        flagged_rows = [i for i, label in enumerate(labels) if label in FLAGGED_LABELS]
+        if explain and flagged_rows:
+            spans = occlusion_spans(
+                [texts[i] for i in flagged_rows],
+                [LABELS.index(labels[i]) for i in flagged_rows],
+                self.predict_proba,
+            )
+            explanations = dict(zip(flagged_rows, spans, strict=True))
+        return [
+            ClassificationResult(
+                label=label,
+                scores={name: float(p) for name, p in zip(self.config.labels, row, strict=True)},
+                flagged=label in FLAGGED_LABELS,
+                model_version=self.version,
+                explanation=explanations.get(i, ()),
+            )
+            for i, (label, row) in enumerate(zip(labels, probabilities, strict=True))
+        ]
+
+    def save_pretrained(self, directory: Path, *, args: FastTrainingArguments | None = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self.pipeline, directory / PIPELINE_FILE, compress=3)
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        if args is not None:
+            (directory / TRAINING_ARGS_FILE).write_text(json.dumps(asdict(args), indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory: Path) -> FastStageModel:
+        """Load a model directory written by ``save_pretrained``.
+
+        The pipeline is a joblib pickle: load only model directories you trust (ours ship in ``models/``).
+        """
+        raw = json.loads((directory / CONFIG_FILE).read_text())
+        raw["labels"] = tuple(raw["labels"])
+        config = FastConfig(**raw)
+        return cls(joblib.load(directory / PIPELINE_FILE), config)

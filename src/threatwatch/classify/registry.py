@@ -1,0 +1,60 @@
+"""Which model is live: ``models/CURRENT`` names a directory under the model dir."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from threatwatch.classify.base import Classifier
+from threatwatch.classify.fast import CONFIG_FILE, FastStageModel
+
+CURRENT_FILE = "CURRENT"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    pass
+
+
+def current_model_path(model_dir: Path, name: str | None = None) -> Path:
+    """The directory of ``name``, or of the model that ``CURRENT`` names."""
+    if name is None:
+        pointer = model_dir / CURRENT_FILE
+        if not pointer.is_file():
+            raise ModelNotFoundError(
+                f"no {CURRENT_FILE} file in {model_dir}: train a model (`threatwatch train`) "
+                "or set THREATWATCH_MODEL_DIR to the shipped models/ folder"
+            )
+        name = pointer.read_text().strip()
+    path = model_dir / name
+    if not (path / CONFIG_FILE).is_file():
+        raise ModelNotFoundError(f"model {name!r} not found: {path / CONFIG_FILE} is missing")
+    return path
+
+
+def set_current_model(model_dir: Path, name: str) -> None:
+    """Point ``CURRENT`` at ``name``; atomic, so a reader sees the old or the new name, never half."""
+    current_model_path(model_dir, name)
+    tmp = model_dir / f".{CURRENT_FILE}.tmp"
+    tmp.write_text(name + "\n")
+    tmp.replace(model_dir / CURRENT_FILE)
+
+
+def load_model(path: Path) -> Classifier:
+    kind = json.loads((path / CONFIG_FILE).read_text()).get("kind")
+    if kind == "fast":
+        return FastStageModel.from_pretrained(path)
+    raise ModelNotFoundError(f"{path}: unknown model kind {kind!r}")
+
+
+_cache: dict[Path, Classifier] = {}
+_lock = threading.Lock()
+
+
+def load_classifier(model_dir: Path, name: str | None = None) -> Classifier:
+    """The live classifier, loaded once per process per model directory."""
+    path = current_model_path(model_dir, name).resolve()
+    with _lock:
+        if path not in _cache:
+            _cache[path] = load_model(path)
+        return _cache[path]

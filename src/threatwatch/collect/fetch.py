@@ -1,0 +1,142 @@
+"""HTTP(S) and file:// fetching with the limits an internet-facing poller needs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import httpx
+
+
+class FetchError(Exception):
+    """The source could not be read; ``transient`` says whether retrying soon may help."""
+
+    def __init__(self, reason: str, *, transient: bool = False, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A body, or ``not_modified`` when the server (or file mtime) says nothing changed."""
+
+    url: str
+    not_modified: bool
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _fetch_file(url: str, *, last_modified: str | None, max_bytes: int) -> FetchResult:
+    path = Path(unquote(urlparse(url).path))
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise FetchError(f"cannot read {path}: {exc.strerror}") from exc
+    stamp = formatdate(stat.st_mtime, usegmt=True)
+    if last_modified == stamp:
+        return FetchResult(url=url, not_modified=True, last_modified=stamp)
+    if stat.st_size > max_bytes:
+        raise FetchError(f"file is {stat.st_size} bytes, over the {max_bytes}-byte limit")
+    return FetchResult(url=url, not_modified=False, body=path.read_bytes(), last_modified=stamp)
+
+
+def fetch_url(
+    client: httpx.Client,
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int,
+    deadline_s: float,
+) -> FetchResult:
+    """GET ``url`` conditionally; never read more than ``max_bytes`` or spend more than ``deadline_s``.
+
+    The client's own time-outs bound each read; the deadline bounds a server that trickles bytes.
+    """
+    if url.startswith("file://"):
+        return _fetch_file(url, last_modified=last_modified, max_bytes=max_bytes)
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    started = time.monotonic()
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 304:
+                return FetchResult(
+                    url=str(response.url), not_modified=True, etag=etag, last_modified=last_modified
+                )
+            if response.status_code in (429, 503):
+                raise FetchError(
+                    f"HTTP {response.status_code} (server asks to slow down)",
+                    transient=True,
+                    retry_after_s=_retry_after(response),
+                )
+            if response.status_code >= 400:
+                raise FetchError(f"HTTP {response.status_code}", transient=response.status_code >= 500)
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise FetchError(f"body of {declared} bytes is over the {max_bytes}-byte limit")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError(f"body exceeds the {max_bytes}-byte limit")
+                if time.monotonic() - started > deadline_s:
+                    raise FetchError(
+                        f"server too slow: body not complete after {deadline_s:.0f} s", transient=True
+                    )
+                chunks.append(chunk)
+            return FetchResult(
+                url=str(response.url),
+                not_modified=False,
+                body=b"".join(chunks),
+                content_type=response.headers.get("content-type"),
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+            )
+    except httpx.TooManyRedirects as exc:
+        raise FetchError(f"too many redirects ({exc})") from exc
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"timed out ({type(exc).__name__})", transient=True) from exc
+    except httpx.TransportError as exc:
+        raise FetchError(f"network error: {type(exc).__name__}: {exc}", transient=True) from exc
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"invalid URL: {exc}") from exc
+
+
+def make_client(*, timeout_s: float, max_redirects: int, user_agent: str) -> httpx.Client:
+    """The client every source shares: one connection pool, bounded time-outs, a clear User-Agent."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+        follow_redirects=True,
+        max_redirects=max_redirects,
+        headers={
+            "User-Agent": user_agent,
+            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
+        },
+    )

@@ -1,0 +1,29 @@
+"""Turn untrusted HTML into plain text that is safe to store, classify and show."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+import nh3
+
+_BLOCK_BOUNDARY = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|/blockquote|/tr|hr)\b[^>]*>", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def html_to_text(markup: str) -> str:
+    """Drop every tag (and the content of script/style), keep link and @mention text, normalise Unicode.
+
+    nh3 (ammonia) parses like a browser, so broken or hostile markup cannot smuggle tags through.
+    """
+    if not markup:
+        return ""
+    marked = _BLOCK_BOUNDARY.sub("\n", markup)
+    stripped = nh3.clean(marked, tags=set(), clean_content_tags={"script", "style"}, strip_comments=True)
+    text = html.unescape(stripped)
+    text = unicodedata.normalize("NFC", _CONTROL.sub("", text))
+    text = _SPACES.sub(" ", text)
+    return _NEWLINES.sub("\n", text).strip()

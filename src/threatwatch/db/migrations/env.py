@@ -1,0 +1,34 @@
+"""Alembic environment: online migrations against the URL that ``migrate.alembic_config`` set."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from threatwatch.db.engine import create_db_engine
+from threatwatch.db.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (SQL script) migrations are not supported; run `threatwatch db upgrade`")
+run_migrations_online()

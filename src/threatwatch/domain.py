@@ -1,0 +1,50 @@
+"""Vocabulary shared by every layer: labels, statuses, roles."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Label(StrEnum):
+    THREAT = "threat"
+    COERCION = "coercion"
+    DOXXING = "doxxing"
+    ABUSE = "abuse"
+    NONE = "none"
+
+
+LABELS: tuple[Label, ...] = tuple(Label)
+FLAGGED_LABELS: frozenset[Label] = frozenset({Label.THREAT, Label.COERCION, Label.DOXXING})
+
+# How much a label weighs in the queue order; threat first, abuse is reviewed but never urgent.
+SEVERITY: dict[Label, float] = {
+    Label.THREAT: 1.0,
+    Label.COERCION: 0.8,
+    Label.DOXXING: 0.8,
+    Label.ABUSE: 0.3,
+    Label.NONE: 0.0,
+}
+
+
+class SourceKind(StrEnum):
+    FEED = "feed"  # RSS or Atom over http(s) or file://
+
+
+class SourceStatus(StrEnum):
+    ACTIVE = "active"
+    FAILING = "failing"
+    PAUSED = "paused"
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DECIDED = "decided"
+    ESCALATED = "escalated"
+    DISMISSED = "dismissed"
+
+
+class Role(StrEnum):
+    ANALYST = "analyst"
+    SUPPORT = "support"
+    ADMIN = "admin"

@@ -1,0 +1,118 @@
+"""Watchlist import from CSV or YAML: all rows or none, with the row number of every problem."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from threatwatch.db.models import Official
+
+
+class WatchlistError(ValueError):
+    """The file cannot be imported; ``problems`` lists (row number, message), rows counted from 1."""
+
+    def __init__(self, path: Path, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  row {row}: {message}" for row, message in problems)
+        super().__init__(f"{path}: nothing imported, {len(problems)} problem(s):\n{lines}")
+
+
+class OfficialRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=2, max_length=200)
+    role: str = Field(min_length=2, max_length=100)
+    organisation: str = Field(min_length=2, max_length=200)
+    aliases: list[str] = Field(default_factory=list)
+    handles: list[str] = Field(default_factory=list)
+
+    @field_validator("aliases", "handles", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        """CSV cells hold lists separated by ';'."""
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(";") if part.strip()]
+        return value
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+
+
+def _raw_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WatchlistError(path, [(0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from exc
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise WatchlistError(path, [(0, f"invalid YAML: {exc}")]) from exc
+        if isinstance(data, dict):
+            data = data.get("officials")
+        if not isinstance(data, list):
+            raise WatchlistError(path, [(0, "expected a list of officials (or a mapping with 'officials')")])
+        return [row if isinstance(row, dict) else {"__invalid__": row} for row in data]
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        missing = {"name", "role", "organisation"} - set(reader.fieldnames or [])
+        if missing:
+            raise WatchlistError(path, [(0, f"missing column(s): {', '.join(sorted(missing))}")])
+        return [{k: v for k, v in row.items() if k is not None and v != ""} for row in reader]
+    raise WatchlistError(path, [(0, f"unsupported file type {path.suffix!r}; use .csv, .yaml or .yml")])
+
+
+def read_watchlist(path: Path) -> list[OfficialRow]:
+    """Parse and validate every row before anything touches the database."""
+    rows: list[OfficialRow] = []
+    problems: list[tuple[int, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for number, raw in enumerate(_raw_rows(path), start=1):
+        try:
+            row = OfficialRow.model_validate(raw)
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'row'}: {err['msg']}" for err in exc.errors()
+            )
+            problems.append((number, details))
+            continue
+        key = (row.name.casefold(), row.organisation.casefold())
+        if key in seen:
+            problems.append((number, f"duplicate of row {seen[key]} ({row.name}, {row.organisation})"))
+            continue
+        seen[key] = number
+        rows.append(row)
+    if problems:
+        raise WatchlistError(path, problems)
+    return rows
+
+
+def import_officials(session: Session, *, path: Path) -> ImportReport:
+    """Create or update officials by (name, organisation) in the caller's transaction."""
+    rows = read_watchlist(path)
+    existing = {(o.name.casefold(), o.organisation.casefold()): o for o in session.scalars(select(Official))}
+    created = updated = 0
+    for row in rows:
+        official = existing.get((row.name.casefold(), row.organisation.casefold()))
+        if official is None:
+            session.add(Official(**row.model_dump()))
+            created += 1
+        else:
+            for field, value in row.model_dump().items():
+                setattr(official, field, value)
+            updated += 1
+    session.flush()
+    return ImportReport(created=created, updated=updated)
