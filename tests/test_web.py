@@ -37,7 +37,12 @@ def _fill_queue(session: Session, settings: Settings) -> None:
             language="nl",
         ),
         FeedEntry(
-            external_id="2", url=None, author=None, published_at=None, text="Bedankt voor de mooie opening van het nieuwe buurthuis!", language="nl"
+            external_id="2",
+            url=None,
+            author=None,
+            published_at=None,
+            text="Bedankt voor de mooie opening van het nieuwe buurthuis!",
+            language="nl",
         ),
     ]
     store_entries(session, source_id=source.id, entries=entries, matcher=OfficialMatcher([]), now=now)

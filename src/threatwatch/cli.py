@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -337,4 +338,7 @@ def demo(
 
 
 def main() -> None:
+    # No telemetry from the embedded Prefect server: this runs on closed networks with personal data.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     app()
