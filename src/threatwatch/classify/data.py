@@ -17,7 +17,7 @@ Split = Literal["train", "dev", "test"]
 # `none` messages a keyword model would flag; the data card describes each kind.
 HARD_NEGATIVE_SUBTYPES = frozenset(
     {"news_about_threat", "counter_speech", "quoted_threat_report", "violent_idiom", "game_sport",
-     "democratic_pressure"}
+     "democratic_pressure", "benign_lookalike"}
 )  # fmt: skip
 REQUIRED_COLUMNS = ("text", "label")
 

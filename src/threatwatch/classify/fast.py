@@ -12,8 +12,10 @@ from typing import Any
 import joblib
 import numpy as np
 import numpy.typing as npt
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from threatwatch.classify.base import ClassificationResult, decide
@@ -48,6 +50,9 @@ class FastTrainingArguments:
     char_ngram_max: int = 5
     min_df: int = 2
     max_iter: int = 3000
+    # Class-balanced weights skew probabilities; cross-validated sigmoid calibration puts them back.
+    calibration: str = "sigmoid"  # "sigmoid", "isotonic" or "none"
+    calibration_folds: int = 5
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,13 @@ class FastStageModel:
                 ),
             ]
         )
-        model = LogisticRegression(
+        linear = LogisticRegression(
             C=args.c, class_weight="balanced", max_iter=args.max_iter, random_state=args.seed
         )
+        model: Any = linear
+        if args.calibration != "none":
+            folds = StratifiedKFold(n_splits=args.calibration_folds, shuffle=True, random_state=args.seed)
+            model = CalibratedClassifierCV(linear, method=args.calibration, cv=folds)
         return Pipeline([("features", features), ("model", model)])
 
     @classmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 from threatwatch.classify.data import Example, load_labelled_data, split_counts
 from threatwatch.classify.evaluate import Evaluation, evaluate, format_evaluation
 from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
+from threatwatch.classify.thresholds import tune_thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ def train_fast_model(
         version=version,
         args=args,
     )
+    dev_probabilities = model.predict_proba([e.text for e in by_split["dev"]])
+    # Alone, the fast stage is tuned for flagged F1; in the cascade the transformer carries recall.
+    model = model.with_thresholds(
+        tune_thresholds(dev_probabilities, [e.label.value for e in by_split["dev"]], recall_target=0.0)
+    )
     dev = _evaluate_split(model, by_split["dev"])
     test = _evaluate_split(model, by_split["test"])
     path = model_dir / version
@@ -95,6 +101,7 @@ class-balanced multinomial logistic regression. Labels: threat, coercion, doxxin
 - Training data: `labelled_data/` (see its data card), fixed hash split; counts per split and label:
   `{json.dumps(counts)}`
 - Training arguments (seed included): `{json.dumps(asdict(args))}`
+- Decision thresholds per flagged label, tuned on dev for the best flagged F1: see `config.json`.
 
 ## Dev split
 ```
