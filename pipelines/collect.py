@@ -66,7 +66,7 @@ def store(outcome: FetchOutcome, settings: Settings) -> SourceRunReport:
 
 @task(cache_policy=NO_CACHE, task_run_name="classify-and-queue")
 def classify_and_queue(settings: Settings) -> IntakeReport:
-    classifier = load_classifier(settings.model_dir, settings.model_name)
+    classifier = load_classifier(settings.model_dir, settings.model_name, cache_dir=settings.cache_dir)
     with session_factory(engine_for(settings.database_url))() as session, session.begin():
         return classify_pending(
             session, classifier=classifier, now=utcnow(), batch_size=settings.classify_batch_size

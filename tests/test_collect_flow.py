@@ -14,7 +14,7 @@ from threatwatch.collect.sources import add_source
 from threatwatch.db.models import Classification, Mention, Post, ReviewItem, Source
 from threatwatch.watchlist import import_officials
 
-from .conftest import DEMO_DIR, SHIPPED_MODELS
+from .conftest import DEMO_DIR, MODEL_CACHE, SHIPPED_MODELS
 from .loopback import LoopbackServer, Route
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -27,6 +27,7 @@ def _overrides(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any
         "database_url": database_url,
         "data_dir": str(tmp_path),
         "model_dir": str(SHIPPED_MODELS),
+        "cache_dir": str(MODEL_CACHE),
         "fetch_retries": 0,
         "http_timeout_s": 1.0,
         **extra,

@@ -46,7 +46,9 @@ def _fill_queue(session: Session, settings: Settings) -> None:
         ),
     ]
     store_entries(session, source_id=source.id, entries=entries, matcher=OfficialMatcher([]), now=now)
-    classify_pending(session, classifier=load_classifier(settings.model_dir), now=now)
+    classify_pending(
+        session, classifier=load_classifier(settings.model_dir, cache_dir=settings.cache_dir), now=now
+    )
     session.commit()
 
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=None, description="Model directory name under model_dir; default: the one named in CURRENT."
     )
     labelled_data_dir: Path = Field(default_factory=lambda: _REPO_ROOT / "labelled_data")
+    cache_dir: Path = Field(
+        default=Path(),
+        description="Where the transformer base model is rebuilt once (~470 MB); empty: <data dir>/cache.",
+    )
 
     # Collection
     http_timeout_s: float = 15.0
@@ -53,9 +57,11 @@ class Settings(BaseSettings):
     port: int = 8000
 
     @model_validator(mode="after")
-    def _default_database(self) -> Settings:
+    def _defaults_in_data_dir(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'threatwatch.db'}"
+        if not self.cache_dir.parts:
+            self.cache_dir = self.data_dir / "cache"
         return self
 
 

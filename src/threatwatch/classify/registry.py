@@ -40,21 +40,26 @@ def set_current_model(model_dir: Path, name: str) -> None:
     tmp.replace(model_dir / CURRENT_FILE)
 
 
-def load_model(path: Path) -> Classifier:
+def load_model(path: Path, *, cache_dir: Path) -> Classifier:
+    """Load a model directory by the ``kind`` in its config; ``cache_dir`` holds the rebuilt base encoder."""
     kind = json.loads((path / CONFIG_FILE).read_text()).get("kind")
     if kind == "fast":
         return FastStageModel.from_pretrained(path)
+    if kind == "cascade":
+        from threatwatch.classify.cascade import CascadeModel
+
+        return CascadeModel.from_pretrained(path, base_cache_dir=cache_dir)
     raise ModelNotFoundError(f"{path}: unknown model kind {kind!r}")
 
 
-_cache: dict[Path, Classifier] = {}
+_loaded: dict[Path, Classifier] = {}
 _lock = threading.Lock()
 
 
-def load_classifier(model_dir: Path, name: str | None = None) -> Classifier:
+def load_classifier(model_dir: Path, name: str | None = None, *, cache_dir: Path) -> Classifier:
     """The live classifier, loaded once per process per model directory."""
     path = current_model_path(model_dir, name).resolve()
     with _lock:
-        if path not in _cache:
-            _cache[path] = load_model(path)
-        return _cache[path]
+        if path not in _loaded:
+            _loaded[path] = load_model(path, cache_dir=cache_dir)
+        return _loaded[path]

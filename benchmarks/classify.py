@@ -1,0 +1,153 @@
+"""Classification speed on a realistic stream (~95% `none`), each mode in its own process.
+
+Modes: (a) a naive `transformers` text-classification pipeline over the fine-tuned transformer, one
+message at a time; (b) our batched transformer alone; (c) the cascade; (d) the fast stage alone.
+Prints messages/s, p50/p95 latency, peak memory (RSS) and the ratios the targets speak of, plus flagged
+recall of (b) and (c) on the whole test split.
+
+    python benchmarks/classify.py [--messages 1000] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from threatwatch.classify.cascade import CascadeModel, cascade_labels
+from threatwatch.classify.data import Example, load_labelled_data
+from threatwatch.classify.registry import current_model_path
+from threatwatch.config import get_settings
+from threatwatch.domain import FLAGGED_LABELS, Label
+
+MODES = {
+    "a": "naive transformers pipeline, one at a time",
+    "b": "batched transformer (int8)",
+    "c": "cascade (int8)",
+    "d": "fast stage alone",
+}
+
+
+def stream(examples: list[Example], size: int, seed: int = 7) -> list[str]:
+    """Held-out (dev + test) messages, 95% `none`, shuffled; sampled with replacement past the pool."""
+    rng = random.Random(seed)
+    held_out = [e for e in examples if e.split != "train"]
+    benign = [e.text for e in held_out if e.label is Label.NONE]
+    other = [e.text for e in held_out if e.label is not Label.NONE]
+    n_other = round(size * 0.05)
+    texts = rng.choices(benign, k=size - n_other) + rng.choices(other, k=n_other)
+    rng.shuffle(texts)
+    return texts
+
+
+def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(2)
+    settings = get_settings()
+    path = current_model_path(settings.model_dir, settings.model_name)
+    model = CascadeModel.from_pretrained(path, base_cache_dir=settings.cache_dir)
+    examples = load_labelled_data(settings.labelled_data_dir)
+    texts = stream(examples, size)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    if mode == "a":
+        from threatwatch.classify.transformer import TransformerStage
+        from transformers import pipeline
+
+        fp32 = TransformerStage.from_pretrained(path / "transformer", base_cache_dir=settings.cache_dir)
+        classifier = pipeline(
+            "text-classification", model=fp32.model, tokenizer=fp32.tokenizer, top_k=None, device="cpu"
+        )
+        started = time.perf_counter()
+        for text in texts:
+            t0 = time.perf_counter()
+            classifier(text, truncation=True, max_length=fp32.config.max_length)
+            latencies.append(time.perf_counter() - t0)
+    else:
+        predict = {
+            "b": model.transformer.predict_proba,
+            "c": lambda batch: model.predict(batch, explain=False),
+            "d": model.fast.predict_proba,
+        }[mode]
+        for start in range(0, len(texts), batch_size):
+            t0 = time.perf_counter()
+            predict(texts[start : start + batch_size])
+            latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "mode": mode,
+        "messages": len(texts),
+        "messages_per_s": len(texts) / elapsed,
+        "latency_unit": "message" if mode == "a" else f"batch of {batch_size}",
+        "p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "p95_ms": float(np.percentile(latencies, 95) * 1000),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if mode in ("b", "c"):
+        test = [e for e in examples if e.split == "test"]
+        test_texts = [e.text for e in test]
+        flagged = {label.value for label in FLAGGED_LABELS}
+        if mode == "b":
+            probabilities = model.transformer.predict_proba(test_texts)
+            labels = cascade_labels(probabilities, np.ones(len(test), dtype=bool), model.config.thresholds)
+        else:
+            labels = [r.label for r in model.predict(test_texts, explain=False)]
+        actual = [e.label.value in flagged for e in test]
+        hits = sum(a and (label.value in flagged) for a, label in zip(actual, labels, strict=True))
+        result["test_flagged_recall"] = hits / sum(actual)
+        if mode == "c":
+            escalated = model.escalated(model.fast.predict_proba(texts))
+            result["stream_share_escalated"] = float(escalated.mean())
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--mode", choices=sorted(MODES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps(run_mode(args.mode, args.messages, args.batch_size)))
+        return
+    results: dict[str, dict[str, Any]] = {}
+    for mode in MODES:
+        out = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--mode", mode, "--messages", str(args.messages),
+             "--batch-size", str(args.batch_size)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"stream: {args.messages} held-out messages, 95% none, 2 threads\n")
+    print(f"{'mode':<46} {'msg/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'peak MB':>8}  latency per")
+    for mode, label in MODES.items():
+        r = results[mode]
+        print(
+            f"({mode}) {label:<42} {r['messages_per_s']:8.1f} {r['p50_ms']:9.1f} {r['p95_ms']:9.1f} "
+            f"{r['peak_rss_mb']:8.0f}  {r['latency_unit']}"
+        )
+    a, b, c, d = (results[m]["messages_per_s"] for m in "abcd")
+    print()
+    print(f"cascade / naive pipeline   = {c / a:6.1f}x   (target >= 10x)")
+    print(f"cascade / batched transf.  = {c / b:6.1f}x")
+    print(f"fast alone / cascade       = {d / c:6.1f}x")
+    print(f"cascade messages/s         = {c:6.0f}    (target >= 500)")
+    print(f"share escalated to stage 2 = {results['c']['stream_share_escalated']:.3f}")
+    loss = (results["b"]["test_flagged_recall"] - results["c"]["test_flagged_recall"]) * 100
+    print(
+        f"flagged recall on test: batched {results['b']['test_flagged_recall']:.3f}, cascade "
+        f"{results['c']['test_flagged_recall']:.3f}: loss {loss:.2f} points (target <= 1)"
+    )
+
+
+if __name__ == "__main__":
+    main()

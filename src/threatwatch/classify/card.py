@@ -1,0 +1,121 @@
+"""Model cards: evaluate a model directory on the fixed splits and write metrics, figures and a README."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from threatwatch.classify.base import Classifier
+from threatwatch.classify.data import Example, split_counts
+from threatwatch.classify.evaluate import Evaluation, evaluate, format_evaluation
+from threatwatch.classify.plots import expected_calibration_error, write_card_plots
+
+METRICS_FILE = "metrics.json"
+CARD_FILE = "README.md"
+
+
+@dataclass(frozen=True)
+class CardReport:
+    dev: Evaluation
+    test: Evaluation
+    extra: dict[str, Any]
+
+
+def predictions(model: Classifier, examples: Sequence[Example]) -> tuple[npt.NDArray[np.float64], list[str]]:
+    results = model.predict([e.text for e in examples], explain=False)
+    probabilities = np.asarray([[r.scores[name] for name in r.scores] for r in results], dtype=np.float64)
+    return probabilities, [r.label.value for r in results]
+
+
+def evaluate_on(
+    model: Classifier, examples: Sequence[Example]
+) -> tuple[Evaluation, npt.NDArray[np.float64], list[str]]:
+    probabilities, predicted = predictions(model, examples)
+    evaluation = evaluate(
+        [e.label.value for e in examples], predicted, hard_negative=[e.hard_negative for e in examples]
+    )
+    return evaluation, probabilities, predicted
+
+
+def read_description(directory: Path) -> str:
+    """The free-text description of an existing card, so ``evaluate`` can rewrite the card around it."""
+    card = directory / CARD_FILE
+    if not card.is_file():
+        return ""
+    body = card.read_text().split("\n", 1)[-1]
+    return body.split("- **Intended use**", 1)[0].strip()
+
+
+def write_model_card(
+    directory: Path,
+    model: Classifier,
+    examples: Sequence[Example],
+    *,
+    description: str,
+    extra: dict[str, Any] | None = None,
+) -> CardReport:
+    """Evaluate on dev and test, write ``metrics.json``, the figures (test split) and ``README.md``."""
+    dev_examples = [e for e in examples if e.split == "dev"]
+    test_examples = [e for e in examples if e.split == "test"]
+    dev, _, _ = evaluate_on(model, dev_examples)
+    test, test_probabilities, test_predicted = evaluate_on(model, test_examples)
+    gold = [e.label.value for e in test_examples]
+    figures = write_card_plots(directory, test_probabilities, gold, test_predicted, title=model.version)
+    extra = {
+        **(extra or {}),
+        "test_expected_calibration_error": expected_calibration_error(test_probabilities, gold),
+    }
+    counts = {split: dict(c) for split, c in split_counts(examples).items()}
+    metrics = {
+        "version": model.version,
+        "split_counts": counts,
+        "dev": dev.to_json(),
+        "test": test.to_json(),
+        **extra,
+    }
+    (directory / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    config_files = sorted(
+        p.relative_to(directory) for p in directory.rglob("*.json") if p.name != METRICS_FILE
+    )
+    extras = "\n".join(f"- {key}: `{json.dumps(value, default=float)}`" for key, value in extra.items())
+    (directory / CARD_FILE).write_text(
+        f"""# Model card: {model.version}
+
+{description}
+
+- **Intended use**: triage of public online messages that mention Dutch public officials, for review
+  by trained analysts. Never an automated decision about a person. A message is *flagged* when its label
+  is threat, coercion or doxxing.
+- **Data**: `labelled_data/` (see its data card), fixed hash split. Messages per split and label:
+  `{json.dumps(counts)}`
+- **Configuration and training arguments (with seed)**: {", ".join(f"`{p}`" for p in config_files)}
+{extras}
+
+## Test split
+```
+{format_evaluation(test)}
+```
+
+![precision-recall]({figures[0]})
+![confusion matrix]({figures[1]})
+![reliability]({figures[2]})
+
+## Dev split (thresholds were chosen here)
+```
+{format_evaluation(dev)}
+```
+
+## Limitations
+- Trained and tested on messages the team wrote, not on collected posts: expect lower scores on real
+  streams, where ~95% of messages are harmless and threats are messier.
+- Dutch and some Flemish; other languages are not supported. Context (thread, images) is not seen.
+- Scores are calibrated on the labelled data's class mix, not a real stream's.
+"""
+    )
+    return CardReport(dev=dev, test=test, extra=extra)

@@ -1,0 +1,72 @@
+"""Training runs reproduce: same data and arguments give the same version name and the same model."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from threatwatch.classify.data import load_labelled_data
+from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
+from threatwatch.classify.registry import ModelNotFoundError, current_model_path, set_current_model
+from threatwatch.classify.train import train_fast_model
+from threatwatch.domain import LABELS
+
+from ..conftest import REPO_ROOT
+
+ARGS = FastTrainingArguments(calibration_folds=2, min_df=1)
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 messages per label per split from the real data, so every split has every label."""
+    directory = tmp_path_factory.mktemp("labelled")
+    examples = load_labelled_data(REPO_ROOT / "labelled_data")
+    with (directory / "small.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "subtype"])
+        for split in ("train", "dev", "test"):
+            for label in LABELS:
+                chosen = [e for e in examples if e.split == split and e.label is label][:60]
+                writer.writerows([e.text, e.label.value, e.subtype] for e in chosen)
+    return directory
+
+
+def test_fast_training_is_reproducible_and_self_describing(small_data: Path, tmp_path: Path) -> None:
+    first = train_fast_model(data_dir=small_data, model_dir=tmp_path / "a", args=ARGS)
+    second = train_fast_model(data_dir=small_data, model_dir=tmp_path / "b", args=ARGS)
+    assert first.version == second.version and first.version.startswith("fast-")
+    for name in ("config.json", "training_args.json", "metrics.json", "README.md", "pipeline.joblib"):
+        assert (first.path / name).is_file(), name
+    for figure in ("pr_curves.png", "confusion_matrix.png", "reliability.png"):
+        assert (first.path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((first.path / "training_args.json").read_text())["seed"] == ARGS.seed
+    texts = ["We weten waar je woont.", "Mooi weer vandaag in het dorp", "stem tegen of je auto brandt"]
+    a = FastStageModel.from_pretrained(first.path).predict_proba(texts)
+    b = FastStageModel.from_pretrained(second.path).predict_proba(texts)
+    assert (a == b).all()
+    metrics = json.loads((first.path / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 300 and 0.0 <= metrics["test"]["flagged_f1"] <= 1.0
+    assert "Test split" in (first.path / "README.md").read_text()
+
+
+def test_other_seed_other_version(small_data: Path, tmp_path: Path) -> None:
+    one = train_fast_model(data_dir=small_data, model_dir=tmp_path, args=ARGS)
+    other = train_fast_model(
+        data_dir=small_data,
+        model_dir=tmp_path,
+        args=FastTrainingArguments(seed=99, calibration_folds=2, min_df=1),
+    )
+    assert one.version != other.version
+
+
+def test_current_pointer(small_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no CURRENT file"):
+        current_model_path(tmp_path)
+    report = train_fast_model(data_dir=small_data, model_dir=tmp_path, args=ARGS)
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        set_current_model(tmp_path, "no-such-model")
+    set_current_model(tmp_path, report.version)
+    assert current_model_path(tmp_path) == report.path
