@@ -60,8 +60,9 @@ def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
     latencies: list[float] = []
     started = time.perf_counter()
     if mode == "a":
-        from threatwatch.classify.transformer import TransformerStage
         from transformers import pipeline
+
+        from threatwatch.classify.transformer import TransformerStage
 
         fp32 = TransformerStage.from_pretrained(path / "transformer", base_cache_dir=settings.cache_dir)
         classifier = pipeline(
@@ -111,7 +112,9 @@ def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--mode", choices=sorted(MODES), help=argparse.SUPPRESS)

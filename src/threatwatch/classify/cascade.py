@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from threatwatch.classify.base import ClassificationResult, Span, decide
-from threatwatch.classify.explain import occlusion_spans
+from threatwatch.classify.base import ClassificationResult, decide
+from threatwatch.classify.explain import explained_results
 from threatwatch.classify.fast import CONFIG_FILE, FastStageModel
 from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
 
@@ -68,27 +68,15 @@ class CascadeModel:
     def predict(self, texts: Sequence[str], *, explain: bool = True) -> list[ClassificationResult]:
         probabilities, escalated = self._stages(texts)
         labels = cascade_labels(probabilities, escalated, self.config.thresholds)
-        explanations: dict[int, tuple[Span, ...]] = {}
-        flagged_rows = [i for i, label in enumerate(labels) if label in FLAGGED_LABELS]
-        if explain and flagged_rows:
-            # Flagged messages were all decided by the transformer: explain with it alone, so removing a
-            # word never hands the variant to the other stage.
-            spans = occlusion_spans(
-                [texts[i] for i in flagged_rows],
-                [LABELS.index(labels[i]) for i in flagged_rows],
-                self.transformer.predict_proba,
-            )
-            explanations = dict(zip(flagged_rows, spans, strict=True))
-        return [
-            ClassificationResult(
-                label=label,
-                scores={name: float(p) for name, p in zip(self.config.labels, row, strict=True)},
-                flagged=label in FLAGGED_LABELS,
-                model_version=self.version,
-                explanation=explanations.get(i, ()),
-            )
-            for i, (label, row) in enumerate(zip(labels, probabilities, strict=True))
-        ]
+        # Flagged messages were all decided by the transformer: explain with it alone, so removing a word
+        # never hands the variant to the other stage.
+        return explained_results(
+            texts,
+            probabilities,
+            labels,
+            version=self.version,
+            explain_with=self.transformer.predict_proba if explain else None,
+        )
 
     def save_pretrained(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from threatwatch.classify.base import Span
+from threatwatch.classify.base import ClassificationResult, Span
+from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
 
 _WORD = re.compile(r"@?\w+(?:['’-]\w+)*", re.UNICODE)
 MAX_WORDS = 80  # longer texts: only the first words are occluded, which bounds the cost
@@ -48,4 +49,32 @@ def occlusion_spans(
     return [
         tuple(sorted(sorted(spans, key=lambda s: -s.weight)[:top_k], key=lambda s: s.start))
         for _, spans in sorted(candidates.items())
+    ]
+
+
+def explained_results(
+    texts: Sequence[str],
+    probabilities: npt.NDArray[np.float64],
+    labels: Sequence[Label],
+    *,
+    version: str,
+    explain_with: Callable[[Sequence[str]], npt.NDArray[np.float64]] | None,
+) -> list[ClassificationResult]:
+    """Results in input order; flagged ones explained by occlusion through ``explain_with`` when given."""
+    explanations: dict[int, tuple[Span, ...]] = {}
+    flagged_rows = [i for i, label in enumerate(labels) if label in FLAGGED_LABELS]
+    if explain_with is not None and flagged_rows:
+        spans = occlusion_spans(
+            [texts[i] for i in flagged_rows], [LABELS.index(labels[i]) for i in flagged_rows], explain_with
+        )
+        explanations = dict(zip(flagged_rows, spans, strict=True))
+    return [
+        ClassificationResult(
+            label=label,
+            scores={name.value: float(p) for name, p in zip(LABELS, row, strict=True)},
+            flagged=label in FLAGGED_LABELS,
+            model_version=version,
+            explanation=explanations.get(i, ()),
+        )
+        for i, (label, row) in enumerate(zip(labels, probabilities, strict=True))
     ]

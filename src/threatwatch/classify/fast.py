@@ -19,8 +19,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from threatwatch.classify.base import ClassificationResult, decide
-from threatwatch.classify.explain import occlusion_spans
-from threatwatch.domain import FLAGGED_LABELS, LABELS
+from threatwatch.classify.explain import explained_results
+from threatwatch.domain import LABELS
 from threatwatch.watchlist.names import fold
 
 _URL = re.compile(r"https?://\S+")
@@ -134,25 +134,13 @@ class FastStageModel:
     def predict(self, texts: Sequence[str], *, explain: bool = True) -> list[ClassificationResult]:
         probabilities = self.predict_proba(texts)
         labels = decide(probabilities, self.config.thresholds)
-        explanations: dict[int, tuple[Any, ...]] = {}
-        flagged_rows = [i for i, label in enumerate(labels) if label in FLAGGED_LABELS]
-        if explain and flagged_rows:
-            spans = occlusion_spans(
-                [texts[i] for i in flagged_rows],
-                [LABELS.index(labels[i]) for i in flagged_rows],
-                self.predict_proba,
-            )
-            explanations = dict(zip(flagged_rows, spans, strict=True))
-        return [
-            ClassificationResult(
-                label=label,
-                scores={name: float(p) for name, p in zip(self.config.labels, row, strict=True)},
-                flagged=label in FLAGGED_LABELS,
-                model_version=self.version,
-                explanation=explanations.get(i, ()),
-            )
-            for i, (label, row) in enumerate(zip(labels, probabilities, strict=True))
-        ]
+        return explained_results(
+            texts,
+            probabilities,
+            labels,
+            version=self.version,
+            explain_with=self.predict_proba if explain else None,
+        )
 
     def save_pretrained(self, directory: Path, *, args: FastTrainingArguments | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
