@@ -8,7 +8,7 @@ import os
 import sys
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pipelines.collect import CollectSummary
 
 app = typer.Typer(help="threatwatch: early warning for online threats against Dutch public officials.")
 db_app = typer.Typer(help="Database schema.")
@@ -165,7 +168,7 @@ def collect(
     _print_summary(summary)
 
 
-def _print_summary(summary: Any) -> None:
+def _print_summary(summary: CollectSummary) -> None:
     console.print(
         f"sources polled {summary.sources_polled} (failed {summary.sources_failed}, "
         f"unchanged {summary.sources_not_modified}); new posts {summary.new_posts}, "

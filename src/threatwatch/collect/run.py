@@ -101,24 +101,21 @@ def ingest(
         raise LookupError(f"source {outcome.source_id} vanished during the run")
     if outcome.error is not None or outcome.result is None:
         reason = outcome.error or "no result"
-        record_failure(session, source=source, now=now, reason=reason)
+        record_failure(source=source, now=now, reason=reason)
         logger.warning("source %s (%s) failed: %s", source.id, source.url, reason)
         return SourceRunReport(source_id=source.id, ok=False, error=reason)
     result = outcome.result
     if result.not_modified:
-        record_success(
-            session, source=source, now=now, items=0, etag=result.etag, last_modified=result.last_modified
-        )
+        record_success(source=source, now=now, items=0, etag=result.etag, last_modified=result.last_modified)
         return SourceRunReport(source_id=source.id, ok=True, not_modified=True)
     try:
         entries, _language = parse_feed(result.body, content_type=result.content_type)
     except FeedError as exc:
-        record_failure(session, source=source, now=now, reason=str(exc))
+        record_failure(source=source, now=now, reason=str(exc))
         logger.warning("source %s (%s) is not a usable feed: %s", source.id, source.url, exc)
         return SourceRunReport(source_id=source.id, ok=False, error=str(exc))
     stored = store_entries(session, source_id=source.id, entries=entries, matcher=matcher, now=now)
     record_success(
-        session,
         source=source,
         now=now,
         items=len(stored.new_post_ids),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -74,14 +73,7 @@ def due_sources(session: Session, *, now: datetime, include_not_due: bool = Fals
     ]
 
 
-@dataclass(frozen=True)
-class Health:
-    ok: bool
-    reason: str | None = None
-
-
 def record_success(
-    session: Session,
     *,
     source: Source,
     now: datetime,
@@ -98,7 +90,7 @@ def record_success(
     source.last_modified = last_modified
 
 
-def record_failure(session: Session, *, source: Source, now: datetime, reason: str) -> None:
+def record_failure(*, source: Source, now: datetime, reason: str) -> None:
     """Keep the reason; pause the source once it has failed ``PAUSE_AFTER_FAILURES`` times in a row."""
     source.last_polled_at = now
     source.last_error = reason[:2000]
