@@ -15,6 +15,7 @@ from threatwatch.classify.base import Classifier
 from threatwatch.classify.data import Example, split_counts
 from threatwatch.classify.evaluate import Evaluation, evaluate, format_evaluation
 from threatwatch.classify.plots import expected_calibration_error, write_card_plots
+from threatwatch.domain import LABELS
 
 METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
@@ -29,7 +30,9 @@ class CardReport:
 
 def predictions(model: Classifier, examples: Sequence[Example]) -> tuple[npt.NDArray[np.float64], list[str]]:
     results = model.predict([e.text for e in examples], explain=False)
-    probabilities = np.asarray([[r.scores[name] for name in r.scores] for r in results], dtype=np.float64)
+    probabilities = np.asarray(
+        [[r.scores[label.value] for label in LABELS] for r in results], dtype=np.float64
+    )
     return probabilities, [r.label.value for r in results]
 
 

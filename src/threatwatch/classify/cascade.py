@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from threatwatch.classify.base import ClassificationResult, decide
 from threatwatch.classify.explain import explained_results
-from threatwatch.classify.fast import CONFIG_FILE, FastStageModel
+from threatwatch.classify.fast import CONFIG_FILE, FastStageModel, FastTrainingArguments
 from threatwatch.classify.thresholds import tune_thresholds
 from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
 
@@ -95,9 +95,9 @@ class CascadeModel:
     def save_config(self, directory: Path) -> None:
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
-    def save_pretrained(self, directory: Path) -> None:
+    def save_pretrained(self, directory: Path, *, fast_args: FastTrainingArguments | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.fast.save_pretrained(directory / FAST_DIR)
+        self.fast.save_pretrained(directory / FAST_DIR, args=fast_args)
         self.transformer.save_pretrained(directory / TRANSFORMER_DIR)
         self.save_config(directory)
 

@@ -52,16 +52,26 @@ def _splits(examples: list[Example]) -> dict[str, list[Example]]:
 
 
 def _fit_fast(
-    train: list[Example], dev: list[Example], *, version: str, args: FastTrainingArguments
+    train: list[Example],
+    dev: list[Example],
+    *,
+    version: str,
+    args: FastTrainingArguments,
+    progress: Progress | None,
 ) -> FastStageModel:
+    if progress:
+        progress("fast stage", 0, 1)
     model = FastStageModel.train(
         [e.text for e in train], [e.label.value for e in train], version=version, args=args
     )
     # Alone, the fast stage is tuned for flagged F1; in the cascade the transformer carries recall.
     dev_probabilities = model.predict_proba([e.text for e in dev])
-    return model.with_thresholds(
+    tuned = model.with_thresholds(
         tune_thresholds(dev_probabilities, [e.label.value for e in dev], recall_target=0.0)
     )
+    if progress:
+        progress("fast stage", 1, 1)
+    return tuned
 
 
 def train_fast_model(
@@ -77,11 +87,7 @@ def train_fast_model(
     examples = load_labelled_data(data_dir)
     split = _splits(examples)
     version = model_version("fast", examples, args)
-    if progress:
-        progress("fast stage", 0, 1)
-    model = _fit_fast(split["train"], split["dev"], version=version, args=args)
-    if progress:
-        progress("fast stage", 1, 1)
+    model = _fit_fast(split["train"], split["dev"], version=version, args=args, progress=progress)
     path = model_dir / version
     model.save_pretrained(path, args=args)
     card = write_model_card(path, model, examples, description=FAST_DESCRIPTION)
@@ -109,11 +115,9 @@ def train_cascade_model(
     version = model_version("cascade", examples, fast_args, transformer_args)
     logger.info("training %s on %d examples", version, len(split["train"]))
 
-    if progress:
-        progress("fast stage", 0, 1)
-    fast = _fit_fast(split["train"], split["dev"], version=f"{version}/fast", args=fast_args)
-    if progress:
-        progress("fast stage", 1, 1)
+    fast = _fit_fast(
+        split["train"], split["dev"], version=f"{version}/fast", args=fast_args, progress=progress
+    )
     transformer = TransformerStage.train(
         [e.text for e in split["train"]],
         [e.label.value for e in split["train"]],
@@ -125,8 +129,7 @@ def train_cascade_model(
     path = model_dir / version
     CascadeModel(
         fast, transformer, CascadeConfig(version=version, settle_none_threshold=1.0)
-    ).save_pretrained(path)
-    (path / "fast" / "training_args.json").write_text(json.dumps(asdict(fast_args), indent=2) + "\n")
+    ).save_pretrained(path, fast_args=fast_args)
     card = tune_cascade_and_write_card(
         path, examples, cache_dir=cache_dir, fast=fast, fit_seconds=time.monotonic() - started
     )
