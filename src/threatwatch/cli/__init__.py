@@ -1,0 +1,21 @@
+"""The ``threatwatch`` command line: every operation an operator or analyst runs by hand.
+
+One module per command group; each registers its commands on the root app in ``_common``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from threatwatch.cli import classifier, db, review, serve, watch
+from threatwatch.cli._common import app
+
+__all__ = ["app", "main"]
+_COMMAND_MODULES = (classifier, db, review, serve, watch)
+
+
+def main() -> None:
+    # No telemetry from the embedded Prefect server: this runs on closed networks with personal data.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    app()

@@ -1,0 +1,34 @@
+"""Model output stored per post and model version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from threatwatch.db.models.base import Base
+from threatwatch.db.types import utcnow
+
+if TYPE_CHECKING:
+    from threatwatch.db.models.collect import Post
+
+
+class Classification(Base):
+    """What one model version said about one post."""
+
+    __tablename__ = "classifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(20))
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    scores: Mapped[dict[str, Any]] = mapped_column()
+    explanation: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    post: Mapped[Post] = relationship(back_populates="classifications")
+
+    __table_args__ = (UniqueConstraint("post_id", "model_version", name="uq_classifications_post_model"),)
