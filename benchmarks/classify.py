@@ -2,10 +2,20 @@
 
 Modes: (a) a naive `transformers` text-classification pipeline over the fine-tuned transformer, one
 message at a time; (b) our batched transformer alone; (c) the cascade; (d) the fast stage alone.
-Prints messages/s, p50/p95 latency, peak memory (RSS) and the ratios the targets speak of, plus flagged
-recall of (b) and (c) on the whole test split.
+Prints messages/s, p50/p95 latency, CPU time per message, peak memory (RSS) and the ratios the targets
+speak of, plus flagged recall of (b) and (c) on the whole test split.
 
-    python benchmarks/classify.py [--messages 1000] [--batch-size 256]
+The machine this runs on may be shared: every mode runs ``--rounds`` times, interleaved (a, b, c, d,
+a, b, ...), and the fastest round of each mode counts, so a burst of someone else's load hurts one
+round, not one mode. The CPU time per message (user + system, both threads) is printed beside the
+wall-clock figures because it moves much less with other load.
+
+The stream's `none` messages come from held-out data in which 42% are hard negatives, an enrichment
+of the labelled set by design. ``--hard-negative-share`` draws `none` with another share of hard
+negatives (a stated assumption about the real stream, reported as such); the default keeps the
+held-out mix.
+
+    python benchmarks/classify.py [--messages 1000] [--batch-size 256] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +47,33 @@ MODES = {
 }
 
 
-def stream(examples: list[Example], size: int, seed: int = 7) -> list[str]:
-    """Held-out (dev + test) messages, 95% `none`, shuffled; sampled with replacement past the pool."""
+def stream(
+    examples: list[Example], size: int, seed: int = 7, *, hard_negative_share: float | None = None
+) -> list[str]:
+    """Held-out (dev + test) messages, 95% `none`, shuffled; sampled with replacement past the pool.
+
+    ``hard_negative_share`` None draws `none` from the held-out pool as it is; a number draws that
+    share of the `none` messages from its hard negatives and the rest from the other `none`."""
     rng = random.Random(seed)
     held_out = [e for e in examples if e.split != "train"]
     benign = [e.text for e in held_out if e.label is Label.NONE]
     other = [e.text for e in held_out if e.label is not Label.NONE]
     n_other = round(size * 0.05)
-    texts = rng.choices(benign, k=size - n_other) + rng.choices(other, k=n_other)
+    if hard_negative_share is None:
+        texts = rng.choices(benign, k=size - n_other)
+    else:
+        hard = [e.text for e in held_out if e.label is Label.NONE and e.hard_negative]
+        plain = [e.text for e in held_out if e.label is Label.NONE and not e.hard_negative]
+        n_hard = round((size - n_other) * hard_negative_share)
+        texts = rng.choices(hard, k=n_hard) + rng.choices(plain, k=size - n_other - n_hard)
+    texts += rng.choices(other, k=n_other)
     rng.shuffle(texts)
     return texts
 
 
-def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
+def run_mode(
+    mode: str, size: int, batch_size: int, hard_negative_share: float | None, *, quality: bool
+) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(2)
@@ -56,9 +81,9 @@ def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
     path = current_model_path(settings.model_dir, settings.model_name)
     model = CascadeModel.from_pretrained(path, base_cache_dir=settings.cache_dir)
     examples = load_labelled_data(settings.labelled_data_dir)
-    texts = stream(examples, size)
+    texts = stream(examples, size, hard_negative_share=hard_negative_share)
     latencies: list[float] = []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if mode == "a":
         from transformers import pipeline
 
@@ -68,22 +93,24 @@ def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
         classifier = pipeline(
             "text-classification", model=fp32.model, tokenizer=fp32.tokenizer, top_k=None, device="cpu"
         )
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for text in texts:
             t0 = time.perf_counter()
             classifier(text, truncation=True, max_length=fp32.config.max_length)
             latencies.append(time.perf_counter() - t0)
     else:
-        predict = {
+        predictors: dict[str, Callable[[list[str]], object]] = {
             "b": model.transformer.predict_proba,
             "c": lambda batch: model.predict(batch, explain=False),
             "d": model.fast.predict_proba,
-        }[mode]
+        }
+        predict = predictors[mode]
         for start in range(0, len(texts), batch_size):
             t0 = time.perf_counter()
             predict(texts[start : start + batch_size])
             latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     result: dict[str, Any] = {
         "mode": mode,
         "messages": len(texts),
@@ -91,9 +118,10 @@ def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
         "latency_unit": "message" if mode == "a" else f"batch of {batch_size}",
         "p50_ms": float(np.percentile(latencies, 50) * 1000),
         "p95_ms": float(np.percentile(latencies, 95) * 1000),
+        "cpu_ms_per_message": cpu / len(texts) * 1000,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if mode in ("b", "c"):
+    if quality and mode in ("b", "c"):
         test = [e for e in examples if e.split == "test"]
         test_texts = [e.text for e in test]
         flagged = {label.value for label in FLAGGED_LABELS}
@@ -105,10 +133,33 @@ def run_mode(mode: str, size: int, batch_size: int) -> dict[str, Any]:
         actual = [e.label.value in flagged for e in test]
         hits = sum(a and (label.value in flagged) for a, label in zip(actual, labels, strict=True))
         result["test_flagged_recall"] = hits / sum(actual)
-        if mode == "c":
-            escalated = model.escalated(model.fast.predict_proba(texts))
-            result["stream_share_escalated"] = float(escalated.mean())
+    if mode == "c":
+        escalated = model.escalated(model.fast.predict_proba(texts))
+        result["stream_share_escalated"] = float(escalated.mean())
     return result
+
+
+def _measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each mode in its own process, ``args.rounds`` interleaved rounds; the fastest round counts."""
+    best: dict[str, dict[str, Any]] = {}
+    for round_number in range(args.rounds):
+        for mode in MODES:
+            command = [sys.executable, str(Path(__file__).resolve()), "--mode", mode,
+                       "--messages", str(args.messages), "--batch-size", str(args.batch_size)]  # fmt: skip
+            if args.hard_negative_share is not None:
+                command += ["--hard-negative-share", str(args.hard_negative_share)]
+            if round_number == 0:
+                command.append("--quality")
+            out = subprocess.run(command, check=True, capture_output=True, text=True)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"  round {round_number + 1} ({mode}): {result['messages_per_s']:.1f} msg/s", file=sys.stderr
+            )
+            if mode not in best:
+                best[mode] = result
+            elif result["messages_per_s"] > best[mode]["messages_per_s"]:
+                best[mode] = {**best[mode], **{k: v for k, v in result.items() if "recall" not in k}}
+    return best
 
 
 def main() -> None:
@@ -117,30 +168,38 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--hard-negative-share", type=float, default=None)
     parser.add_argument("--mode", choices=sorted(MODES), help=argparse.SUPPRESS)
+    parser.add_argument("--quality", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.hard_negative_share is not None and not 0.0 <= args.hard_negative_share <= 1.0:
+        parser.error("--hard-negative-share must be in [0, 1]")
     if args.mode:
-        print(json.dumps(run_mode(args.mode, args.messages, args.batch_size)))
+        result = run_mode(
+            args.mode, args.messages, args.batch_size, args.hard_negative_share, quality=args.quality
+        )
+        print(json.dumps(result))
         return
-    results: dict[str, dict[str, Any]] = {}
-    for mode in MODES:
-        out = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--mode", mode, "--messages", str(args.messages),
-             "--batch-size", str(args.batch_size)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"stream: {args.messages} held-out messages, 95% none, 2 threads\n")
-    print(f"{'mode':<46} {'msg/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'peak MB':>8}  latency per")
+    results = _measure(args)
+    mix = (
+        "held-out mix of none (42% hard negatives)"
+        if args.hard_negative_share is None
+        else f"none drawn with {args.hard_negative_share:.0%} hard negatives (assumed mix)"
+    )
+    print(f"stream: {args.messages} held-out messages, 95% none, {mix}; 2 threads; best of {args.rounds}\n")
+    columns = f"{'msg/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'CPU ms/msg':>10} {'peak MB':>8}  latency per"
+    print(f"{'mode':<46} {columns}")
     for mode, label in MODES.items():
         r = results[mode]
         print(
             f"({mode}) {label:<42} {r['messages_per_s']:8.1f} {r['p50_ms']:9.1f} {r['p95_ms']:9.1f} "
-            f"{r['peak_rss_mb']:8.0f}  {r['latency_unit']}"
+            f"{r['cpu_ms_per_message']:10.2f} {r['peak_rss_mb']:8.0f}  {r['latency_unit']}"
         )
     a, b, c, d = (results[m]["messages_per_s"] for m in "abcd")
+    cpu_a, cpu_c = (results[m]["cpu_ms_per_message"] for m in "ac")
     print()
-    print(f"cascade / naive pipeline   = {c / a:6.1f}x   (target >= 10x)")
+    print(f"cascade / naive pipeline   = {c / a:6.1f}x   (target >= 10x; by CPU time {cpu_a / cpu_c:.1f}x)")
     print(f"cascade / batched transf.  = {c / b:6.1f}x")
     print(f"fast alone / cascade       = {d / c:6.1f}x")
     print(f"cascade messages/s         = {c:6.0f}    (target >= 500)")

@@ -9,20 +9,21 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from threatwatch.classify.registry import load_classifier
 from threatwatch.collect.fetch import FetchError
 from threatwatch.collect.run import (
     FetchOutcome,
     SourceRunReport,
     SourceSnapshot,
+    claim_due_sources,
     fetch_source,
-    ingest,
-    load_matcher,
+    store_outcome,
 )
-from threatwatch.collect.sources import due_sources
+from threatwatch.collect.sources import new_lease_owner
 from threatwatch.config import Settings, get_settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
+from threatwatch.retrain.active import fill_uncertain
+from threatwatch.retrain.live import live_model
 from threatwatch.review.intake import IntakeReport, classify_pending
 from threatwatch.review.queue import queue_counts
 
@@ -34,6 +35,7 @@ class CollectSummary:
     sources_not_modified: int = 0
     new_posts: int = 0
     duplicates: int = 0
+    linked: int = 0
     mentions: int = 0
     classified: int = 0
     flagged: int = 0
@@ -46,10 +48,13 @@ def _settings(overrides: dict[str, Any] | None) -> Settings:
     return Settings(**overrides) if overrides else get_settings()
 
 
-@task(cache_policy=NO_CACHE, task_run_name="list-due-sources")
-def list_due_sources(settings: Settings, force: bool) -> list[SourceSnapshot]:
-    with session_factory(engine_for(settings.database_url))() as session:
-        return [SourceSnapshot.of(s) for s in due_sources(session, now=utcnow(), include_not_due=force)]
+@task(cache_policy=NO_CACHE, task_run_name="claim-due-sources")
+def list_due_sources(
+    settings: Settings, force: bool, kinds: list[str] | None, owner: str
+) -> list[SourceSnapshot]:
+    """Due sources, each leased to this run so an overlapping run of the same schedule skips them."""
+    sessions = session_factory(engine_for(settings.database_url))
+    return claim_due_sources(sessions, settings=settings, owner=owner, force=force, kinds=kinds)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="fetch-{snapshot.url}")
@@ -59,23 +64,39 @@ def fetch(snapshot: SourceSnapshot, settings: Settings) -> FetchOutcome:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="store-source-{outcome.source_id}")
-def store(outcome: FetchOutcome, settings: Settings) -> SourceRunReport:
-    with session_factory(engine_for(settings.database_url))() as session, session.begin():
-        return ingest(session, outcome=outcome, matcher=load_matcher(session), now=utcnow())
+def store(outcome: FetchOutcome, settings: Settings, owner: str) -> SourceRunReport:
+    sessions = session_factory(engine_for(settings.database_url))
+    return store_outcome(sessions, outcome=outcome, settings=settings, owner=owner)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="classify-and-queue")
 def classify_and_queue(settings: Settings) -> IntakeReport:
-    classifier = load_classifier(settings.model_dir, settings.model_name, cache_dir=settings.cache_dir)
+    # The live model follows models/CURRENT, so a promotion or rollback applies from the next batch.
+    classifier = live_model(
+        settings.model_dir, cache_dir=settings.cache_dir, pinned=settings.model_name
+    ).get()
     with session_factory(engine_for(settings.database_url))() as session, session.begin():
-        return classify_pending(
-            session, classifier=classifier, now=utcnow(), batch_size=settings.classify_batch_size
+        report = classify_pending(
+            session,
+            classifier=classifier,
+            now=utcnow(),
+            batch_size=settings.classify_batch_size,
+            languages=settings.classify_language_set,
         )
+        fill_uncertain(
+            session, share=settings.active_learning_share, model_version=classifier.version, now=utcnow()
+        )
+        return report
 
 
 @flow(name="collect", log_prints=False)
-def collect_flow(settings_overrides: dict[str, Any] | None = None, force: bool = False) -> CollectSummary:
-    """One collection round. ``force`` polls every active source, due or not.
+def collect_flow(
+    settings_overrides: dict[str, Any] | None = None,
+    force: bool = False,
+    kinds: list[str] | None = None,
+) -> CollectSummary:
+    """One collection round. ``force`` polls every active source, due or not; ``kinds`` limits the
+    round to those source kinds (each kind has its own schedule in ``pipelines.deployments``).
 
     Sources are fetched concurrently and stored one by one, each in its own transaction, so one bad
     source never costs the others their results.
@@ -83,7 +104,8 @@ def collect_flow(settings_overrides: dict[str, Any] | None = None, force: bool =
     logger = get_run_logger()
     settings = _settings(settings_overrides)
     summary = CollectSummary()
-    snapshots = list_due_sources(settings, force)
+    owner = new_lease_owner()
+    snapshots = list_due_sources(settings, force, kinds, owner)
     fetch_task = fetch.with_options(
         retries=settings.fetch_retries,
         retry_delay_seconds=settings.fetch_retry_delay_s,
@@ -98,11 +120,13 @@ def collect_flow(settings_overrides: dict[str, Any] | None = None, force: bool =
             reason = (
                 outcome.reason if isinstance(outcome, FetchError) else f"{type(outcome).__name__}: {outcome}"
             )
-            outcome = FetchOutcome(source_id=snapshot.id, error=reason)
-        report = store(outcome, settings)
+            retry_after = outcome.retry_after_s if isinstance(outcome, FetchError) else None
+            outcome = FetchOutcome(source_id=snapshot.id, error=reason, retry_after_s=retry_after)
+        report = store(outcome, settings, owner)
         summary.sources_polled += 1
         summary.new_posts += report.new_posts
         summary.duplicates += report.duplicates
+        summary.linked += report.linked
         summary.mentions += report.mentions
         summary.sources_not_modified += int(report.not_modified)
         if not report.ok:
@@ -117,10 +141,12 @@ def collect_flow(settings_overrides: dict[str, Any] | None = None, force: bool =
 
 
 def _is_transient(state: Any) -> bool:
+    """Retry time-outs and 5xx soon; a server that sent ``Retry-After`` is asked again no sooner than
+    it said, which the source's ``next_poll_at`` takes care of, not an in-run retry."""
     try:
         state.result()
     except FetchError as exc:
-        return exc.transient
+        return exc.transient and exc.retry_after_s is None
     except Exception:
         return False
     return False

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy.orm import Session
 
+from threatwatch.accounts import authenticate
+from threatwatch.cli.serve import DEMO_ADMIN, _first_admin
 from threatwatch.db.migrate import upgrade_database
 
 
@@ -26,7 +29,7 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "THREATWATCH_DATABASE_URL": url, "THREATWATCH_DATA_DIR": str(tmp_path)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "threatwatch", "serve", "--port", str(port)],
+        [sys.executable, "-m", "threatwatch", "serve", "--port", str(port), "--no-schedule"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -35,16 +38,27 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2, follow_redirects=True)
                 break
             except httpx.TransportError:
                 assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
                 assert time.monotonic() < deadline, "server did not start within 30 s"
                 time.sleep(0.2)
-        assert page.status_code == 200 and "De wachtrij is leeg." in page.text
-        api = httpx.get(f"http://127.0.0.1:{port}/api/v1/queue", timeout=5).json()
-        assert api == {"items": [], "counts": {}}
+        # Everything but the login page and health checks asks for a login first.
+        assert page.status_code == 200 and "<h1>Inloggen</h1>" in page.text
+        assert str(page.url).endswith("/login")
+        api = httpx.get(f"http://127.0.0.1:{port}/api/v1/queue", timeout=5)
+        assert api.status_code == 401 and api.json() == {"detail": "not authenticated"}
         assert httpx.get(f"http://127.0.0.1:{port}/api/openapi.json", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"status": "ok"}
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_demo_makes_a_first_admin_once(session: Session) -> None:
+    password = _first_admin(session)
+    assert password is not None and len(password) >= 16
+    user = authenticate(session, username=DEMO_ADMIN, password=password)
+    assert user is not None and user.role == "admin"
+    assert _first_admin(session) is None  # a second demo run changes nobody's password

@@ -1,4 +1,4 @@
-"""The read-only queue page and API over a real, migrated database."""
+"""Posts classified by the shipped model reach the queue page and API, escaped and audited."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from threatwatch.collect.sources import add_source
 from threatwatch.collect.store import store_entries
 from threatwatch.config import Settings
 from threatwatch.db.models import AuditEvent
+from threatwatch.domain import Role
 from threatwatch.review.intake import classify_pending
 from threatwatch.watchlist import OfficialMatcher
 from threatwatch.web import create_app
+
+from .web.seed import login, make_user
 
 HOSTILE = (
     "Burgemeester, we weten waar je woont en je gaat eraan <script>alert('xss')</script>"
@@ -52,20 +55,28 @@ def _fill_queue(session: Session, settings: Settings) -> None:
     session.commit()
 
 
+def _analyst_client(session: Session, settings: Settings) -> TestClient:
+    make_user(session, Role.ANALYST)
+    session.commit()
+    client = TestClient(create_app(settings))
+    login(client, "analyst1")
+    return client
+
+
 def test_queue_page_escapes_post_text(session: Session, settings: Settings) -> None:
     _fill_queue(session, settings)
-    client = TestClient(create_app(settings))
-    page = client.get("/")
+    client = _analyst_client(session, settings)
+    page = client.get("/queue")
     assert page.status_code == 200
     assert "<script>alert" not in page.text and "<img src=x" not in page.text
     assert "&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;" in page.text
     assert 'href="javascript' not in page.text  # links are shown, never made clickable
-    assert "default-src 'none'" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
 
 
 def test_queue_api_lists_items_and_is_audited(session: Session, settings: Settings) -> None:
     _fill_queue(session, settings)
-    client = TestClient(create_app(settings))
+    client = _analyst_client(session, settings)
     body = client.get("/api/v1/queue").json()
     assert [item["text"] for item in body["items"]] == [HOSTILE]
     assert body["items"][0]["label"] in {"threat", "coercion", "doxxing"}
@@ -76,5 +87,6 @@ def test_queue_api_lists_items_and_is_audited(session: Session, settings: Settin
     session.expire_all()
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "view_queue")).all()
     assert events and events[0].details["items"] == [body["items"][0]["id"]]
+    assert events[0].actor == "analyst1"
     assert client.get("/api/v1/queue", params={"limit": 0}).status_code == 422
     assert client.get("/healthz").json() == {"status": "ok"}

@@ -27,7 +27,15 @@ SEVERITY: dict[Label, float] = {
 
 
 class SourceKind(StrEnum):
+    """Each kind has one adapter in ``threatwatch.collect.adapters`` and its own poll schedule."""
+
     FEED = "feed"  # RSS or Atom over http(s) or file://
+    MASTODON = "mastodon"  # account/tag RSS, or the REST tag timeline (JSON)
+    BLUESKY = "bluesky"  # public AppView getAuthorFeed (JSON), or profile RSS
+    REDDIT = "reddit"  # search and subreddit RSS
+    GOOGLE_NEWS = "google_news"  # news search RSS
+    YOUTUBE = "youtube"  # channel feeds
+    MUNICIPAL = "municipal"  # a municipality's own news feed
 
 
 class SourceStatus(StrEnum):
@@ -48,3 +56,11 @@ class Role(StrEnum):
     ANALYST = "analyst"
     SUPPORT = "support"
     ADMIN = "admin"
+
+
+class Urgency(StrEnum):
+    """How fast the support team of an official must act on an escalation."""
+
+    LOW = "low"
+    HIGH = "high"
+    CRITICAL = "critical"

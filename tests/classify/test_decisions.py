@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from threatwatch.classify.base import decide
-from threatwatch.classify.cascade import cascade_labels, choose_settle_threshold
+from threatwatch.classify.cascade import (
+    EXIT_GRID,
+    cascade_labels,
+    choose_exit_threshold,
+    choose_settle_threshold,
+)
 from threatwatch.classify.thresholds import tune_thresholds
 from threatwatch.domain import Label
 
@@ -77,3 +82,47 @@ def test_settle_threshold_keeps_flagged_recall() -> None:
     gold = ["none", "none", "threat", "threat"]
     settle = choose_settle_threshold(fast, transformer, gold, thresholds={"threat": 0.5}, max_recall_loss=0.0)
     assert 0.92 < settle <= 0.96  # settles the two benign rows, escalates the veiled threat
+
+
+def test_exit_threshold_settles_benign_rows_but_not_a_threat_the_gate_underrates() -> None:
+    """Everything is escalated by the fast stage; the gate is sure about two benign rows, less sure about
+    a real threat (flagged share 0.30) and clear about another (0.85)."""
+    fast = np.full((5, 5), 0.2)
+    gate = np.array(
+        [
+            [0.01, 0.01, 0.01, 0.07, 0.90],  # benign, flagged share 0.03
+            [0.02, 0.02, 0.02, 0.04, 0.90],  # benign, 0.06
+            [0.20, 0.05, 0.05, 0.10, 0.60],  # a threat, 0.30
+            [0.80, 0.03, 0.02, 0.05, 0.10],  # a threat, 0.85
+            [0.05, 0.05, 0.05, 0.05, 0.80],  # benign, 0.15
+        ]
+    )
+    transformer = np.array(
+        [
+            [0.02, 0.02, 0.02, 0.02, 0.92],
+            [0.02, 0.02, 0.02, 0.02, 0.92],
+            [0.80, 0.05, 0.05, 0.05, 0.05],
+            [0.85, 0.05, 0.02, 0.03, 0.05],
+            [0.02, 0.02, 0.02, 0.02, 0.92],
+        ]
+    )
+    gold = ["none", "none", "threat", "threat", "none"]
+
+    def exit_threshold(gate: np.ndarray, max_recall_loss: float) -> float | None:
+        return choose_exit_threshold(
+            fast,
+            gate,
+            transformer,
+            gold,
+            thresholds={"threat": 0.5},
+            settle_none_threshold=0.9,
+            max_recall_loss=max_recall_loss,
+        )
+
+    strict = exit_threshold(gate, 0.0)
+    assert strict is not None and 0.15 < strict <= 0.30  # settles the three benign rows, not the threat
+    assert exit_threshold(gate, 0.5) == EXIT_GRID[-1]  # losing one of two threats is allowed: top step
+    # A gate that rates a threat lower than any step allows cannot settle anything.
+    blind = gate.copy()
+    blind[2] = [0.001, 0.001, 0.001, 0.097, 0.9]
+    assert exit_threshold(blind, 0.0) is None

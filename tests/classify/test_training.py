@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from threatwatch.classify.card import write_model_card
 from threatwatch.classify.data import load_labelled_data
 from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
 from threatwatch.classify.registry import ModelNotFoundError, current_model_path, set_current_model
@@ -70,3 +71,18 @@ def test_current_pointer(small_data: Path, tmp_path: Path) -> None:
         set_current_model(tmp_path, "no-such-model")
     set_current_model(tmp_path, report.version)
     assert current_model_path(tmp_path) == report.path
+
+
+def test_re_evaluation_keeps_what_training_recorded(small_data: Path, tmp_path: Path) -> None:
+    """`threatwatch evaluate` rewrites the card without the training run's extras; it must keep them."""
+    report = train_fast_model(data_dir=small_data, model_dir=tmp_path, args=ARGS)
+    metrics_path = report.path / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["settle_none_threshold"] = 0.87
+    metrics_path.write_text(json.dumps(metrics))
+    model = FastStageModel.from_pretrained(report.path)
+    write_model_card(report.path, model, load_labelled_data(small_data), description="again")
+    rewritten = json.loads(metrics_path.read_text())
+    assert rewritten["settle_none_threshold"] == 0.87
+    assert rewritten["test"] == metrics["test"]  # same model, same data: the same evaluation
+    assert "settle_none_threshold: `0.87`" in (report.path / "README.md").read_text()

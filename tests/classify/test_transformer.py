@@ -19,6 +19,7 @@ import torch
 from safetensors import safe_open
 from transformers import pipeline
 
+from threatwatch.classify.e5_base import load_e5_base
 from threatwatch.classify.transformer import (
     CONFIG_FILE,
     TRAINING_ARGS_FILE,
@@ -96,9 +97,11 @@ TINY: dict[str, list[str]] = {
 }
 TEXTS = [text for label in TINY for text in TINY[label]]
 LABEL_VALUES = [label for label in TINY for _ in TINY[label]]
+# Three of e5's twelve layers, the top one trained: the code paths of the shipped six, in less time.
 ARGS = TransformerTrainingArguments(
-    epochs=1, batch_size=8, trainable_layers=1, max_length=32, weights_dtype="float32"
+    epochs=1, batch_size=8, num_layers=3, trainable_layers=1, max_length=32, weights_dtype="float32"
 )
+TOP = "bert.encoder.layer.2."
 MIXED = [
     "Hallo.",
     "Ik weet waar je woont en ik kom je vanavond opzoeken met een paar vrienden.",
@@ -189,8 +192,8 @@ def test_saved_directory_holds_only_the_top_layer_and_head(saved: Path) -> None:
         metadata = handle.metadata()
         classifier_shape = tuple(handle.get_slice("classifier.weight").get_shape())
     assert keys, "nothing stored"
-    assert all(k.startswith(("bert.encoder.layer.11.", "classifier.")) for k in keys), sorted(keys)
-    assert {"classifier.weight", "classifier.bias", "bert.encoder.layer.11.output.dense.weight"} <= keys
+    assert all(k.startswith((TOP, "classifier.")) for k in keys), sorted(keys)
+    assert {"classifier.weight", "classifier.bias", f"{TOP}output.dense.weight"} <= keys
     assert classifier_shape == (len(LABELS), 384)
     assert len(metadata["base_sha256"]) == 64
     size = sum(p.stat().st_size for p in saved.iterdir())
@@ -205,7 +208,7 @@ def test_a_different_base_is_refused(saved: Path, cache_dir: Path, tmp_path: Pat
 
 def test_missing_layers_are_refused(saved: Path, cache_dir: Path, tmp_path: Path) -> None:
     incomplete = _copy_with_config(saved, tmp_path / "incomplete", trainable_layers=2)
-    with pytest.raises(ValueError, match=r"missing \['bert\.encoder\.layer\.10\."):
+    with pytest.raises(ValueError, match=r"missing \['bert\.encoder\.layer\.1\."):
         TransformerStage.from_pretrained(incomplete, base_cache_dir=cache_dir)
 
 
@@ -237,16 +240,18 @@ def test_int8_loads_close_to_fp32_and_cannot_be_saved(
 
 def test_same_seed_same_weights_and_fp16_round_trip(cache_dir: Path, tmp_path: Path) -> None:
     args = TransformerTrainingArguments(
-        epochs=1, batch_size=4, trainable_layers=1, max_length=32, max_steps=2, weights_dtype="float16"
+        epochs=1,
+        batch_size=4,
+        num_layers=3,
+        trainable_layers=1,
+        max_length=32,
+        max_steps=2,
+        weights_dtype="float16",
     )
     texts, labels = TEXTS[::3], LABEL_VALUES[::3]
 
     def weights(stage: TransformerStage) -> dict[str, torch.Tensor]:
-        return {
-            k: v
-            for k, v in stage.model.state_dict().items()
-            if k.startswith(("bert.encoder.layer.11.", "classifier."))
-        }
+        return {k: v for k, v in stage.model.state_dict().items() if k.startswith((TOP, "classifier."))}
 
     first = TransformerStage.train(texts, labels, args=args, base_cache_dir=cache_dir, version="a")
     second = TransformerStage.train(texts, labels, args=args, base_cache_dir=cache_dir, version="a")
@@ -269,7 +274,81 @@ def test_same_seed_same_weights_and_fp16_round_trip(cache_dir: Path, tmp_path: P
     np.testing.assert_allclose(loaded.predict_proba(MIXED), first.predict_proba(MIXED), atol=1e-5)
 
 
+def test_the_stage_keeps_only_the_first_layers(
+    trained: tuple[TransformerStage, list[tuple[int, int]]], saved: Path, cache_dir: Path
+) -> None:
+    stage = trained[0]
+    assert len(stage.model.bert.encoder.layer) == 3
+    assert stage.model.config.num_hidden_layers == stage.config.num_hidden_layers == 3
+    loaded = TransformerStage.from_pretrained(saved, base_cache_dir=cache_dir)
+    assert len(loaded.model.bert.encoder.layer) == 3
+    # The kept layers are the base's own first three: an untouched lower layer equals the base's layer 0.
+    base, _ = load_e5_base(cache_dir=cache_dir)
+    key = "encoder.layer.0.attention.self.query.weight"
+    torch.testing.assert_close(loaded.model.bert.state_dict()[key], base.state_dict()[key])
+
+
+def test_more_layers_than_the_base_are_refused(cache_dir: Path) -> None:
+    args = TransformerTrainingArguments(num_layers=13, trainable_layers=1, max_steps=1)
+    with pytest.raises(ValueError, match="num_layers 13 > 12"):
+        TransformerStage.train(TEXTS, LABEL_VALUES, args=args, base_cache_dir=cache_dir, version="x")
+    with pytest.raises(ValueError, match="trainable_layers 4 > 3"):
+        TransformerStage.train(
+            TEXTS,
+            LABEL_VALUES,
+            args=TransformerTrainingArguments(num_layers=3, trainable_layers=4, max_steps=1),
+            base_cache_dir=cache_dir,
+            version="x",
+        )
+
+
+def test_directories_from_before_num_layers_still_load(saved: Path, cache_dir: Path, tmp_path: Path) -> None:
+    legacy = _copy_with_config(saved, tmp_path / "legacy")
+    stored = json.loads((legacy / TRAINING_ARGS_FILE).read_text())
+    del stored["num_layers"], stored["int8_scope"]
+    (legacy / TRAINING_ARGS_FILE).write_text(json.dumps(stored))
+    config = json.loads((legacy / CONFIG_FILE).read_text())
+    del config["int8_scope"]
+    (legacy / CONFIG_FILE).write_text(json.dumps(config))
+    loaded = TransformerStage.from_pretrained(legacy, base_cache_dir=cache_dir)
+    assert loaded.training_args is not None and loaded.training_args.num_layers is None
+    assert loaded.config.int8_scope == "all_but_ffn_output"  # what every older model was served with
+
+
+@pytest.mark.parametrize("scope", ["all", "all_but_ffn_output"])
+def test_int8_scopes_quantise_what_they_say(
+    trained: tuple[TransformerStage, list[tuple[int, int]]],
+    saved: Path,
+    cache_dir: Path,
+    tmp_path: Path,
+    scope: str,
+) -> None:
+    directory = _copy_with_config(saved, tmp_path / scope, int8_scope=scope)
+    quantised = TransformerStage.from_pretrained(directory, base_cache_dir=cache_dir, int8=True)
+    int8 = {
+        name: isinstance(module, torch.ao.nn.quantized.dynamic.Linear)
+        for name, module in quantised.model.named_modules()
+        if name.endswith(("output.dense", "intermediate.dense", "attention.self.query"))
+    }
+    ffn_outputs = [name for name in int8 if name.endswith(".output.dense") and "attention" not in name]
+    assert ffn_outputs and all(int8[n] == (scope == "all") for n in ffn_outputs), int8
+    assert all(int8[n] for n in int8 if n not in ffn_outputs), int8
+    np.testing.assert_allclose(
+        quantised.predict_proba(MIXED), trained[0].predict_proba(MIXED), atol=0.05 if scope == "all" else 0.03
+    )
+
+
+def test_an_unknown_int8_scope_is_refused(saved: Path, cache_dir: Path, tmp_path: Path) -> None:
+    odd = _copy_with_config(saved, tmp_path / "odd", int8_scope="int4")
+    with pytest.raises(ValueError, match="int8_scope"):
+        TransformerStage.from_pretrained(odd, base_cache_dir=cache_dir)
+
+
 def test_invalid_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="num_layers"):
+        TransformerTrainingArguments(num_layers=0)
+    with pytest.raises(ValueError, match="int8_scope"):
+        TransformerTrainingArguments(int8_scope="int4")
     with pytest.raises(ValueError, match="trainable_layers"):
         TransformerTrainingArguments(trainable_layers=-1)
     with pytest.raises(ValueError, match="weights_dtype"):

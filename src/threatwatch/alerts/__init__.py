@@ -1,15 +1,23 @@
-"""Subscriptions and alerts (issue 6): who is told what, through which channel."""
+"""Subscriptions and alerts (issue 6): who is told what, through which channel, exactly once.
 
-from __future__ import annotations
+Events (``threatwatch.events``) call ``enqueue_alerts`` in their own transaction (the outbox); the
+dispatcher (``alerts.dispatch``, run by ``pipelines/dispatch.py``) delivers what is due.
+"""
 
-from typing import TYPE_CHECKING
+from threatwatch.alerts.outbox import enqueue_alerts
+from threatwatch.alerts.subscriptions import (
+    SubscriptionError,
+    SubscriptionSpec,
+    create_subscription,
+    list_subscriptions,
+    remove_subscription,
+)
 
-from sqlalchemy.orm import Session
-
-if TYPE_CHECKING:
-    from threatwatch.events import Event
-
-
-def enqueue_alerts(*, session: Session, event: Event) -> None:
-    """Write outbox rows for every subscription ``event`` matches (issue 6 fills this in)."""
-    del session, event
+__all__ = [
+    "SubscriptionError",
+    "SubscriptionSpec",
+    "create_subscription",
+    "enqueue_alerts",
+    "list_subscriptions",
+    "remove_subscription",
+]

@@ -55,6 +55,17 @@ def read_description(directory: Path) -> str:
     return body.split("- **Intended use**", 1)[0].strip()
 
 
+def _recorded_extras(directory: Path) -> dict[str, Any]:
+    """What an earlier card recorded beside the evaluations (thresholds, settle points, timings)."""
+    try:
+        recorded = json.loads((directory / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {k: v for k, v in recorded.items() if k not in ("version", "split_counts", "dev", "test")}
+
+
 def write_model_card(
     directory: Path,
     model: Classifier,
@@ -70,8 +81,10 @@ def write_model_card(
     test, test_probabilities, test_predicted = evaluate_on(model, test_examples)
     gold = [e.label.value for e in test_examples]
     figures = write_card_plots(directory, test_probabilities, gold, test_predicted, title=model.version)
+    if extra is None:  # re-evaluation (`threatwatch evaluate`): keep what training recorded
+        extra = _recorded_extras(directory)
     extra = {
-        **(extra or {}),
+        **extra,
         "test_expected_calibration_error": expected_calibration_error(test_probabilities, gold),
     }
     counts = {split: dict(c) for split, c in split_counts(examples).items()}

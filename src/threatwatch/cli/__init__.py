@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import os
 
-from threatwatch.cli import classifier, db, review, serve, watch
+from threatwatch.cli import accounts, alerts, classifier, db, models, ops, review, serve, watch
 from threatwatch.cli._common import app
 
 __all__ = ["app", "main"]
-_COMMAND_MODULES = (classifier, db, review, serve, watch)
+_COMMAND_MODULES = (accounts, alerts, classifier, db, models, ops, review, serve, watch)
 
 
 def main() -> None:
     # No telemetry from the embedded Prefect server: this runs on closed networks with personal data.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # The embedded Prefect server needs longer than its default 90 s to start on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     app()

@@ -33,6 +33,13 @@ def open_session(settings: Settings) -> Session:
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    from threatwatch.config import get_settings
+    from threatwatch.ops.logs import configure_logging
+
+    # THREATWATCH_LOG_FORMAT=json: one JSON object per line, for log shippers (set in one place).
+    try:
+        configure_logging(
+            level=logging.INFO if verbose else logging.WARNING, log_format=get_settings().log_format
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc

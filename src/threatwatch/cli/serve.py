@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,21 +15,72 @@ from threatwatch.cli._common import app, console, open_session
 from threatwatch.cli.watch import print_collect_summary
 from threatwatch.config import get_settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def start_scheduler() -> subprocess.Popen[bytes]:
+    """Serve the Prefect deployments (``pipelines.deployments``) in a child process: Prefect's runner
+    wants the main thread's signals, and a crash there must not take the web app down."""
+    env = dict(os.environ)
+    # Without PREFECT_API_URL Prefect starts a temporary server of its own; on a busy machine that takes
+    # longer than Prefect's default 20 s wait.
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    return subprocess.Popen([sys.executable, "-m", "pipelines.deployments"], env=env)
+
+
+def stop_scheduler(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    schedule: Annotated[
+        bool,
+        typer.Option("--schedule/--no-schedule", help="Also run the scheduled Prefect deployments."),
+    ] = True,
 ) -> None:
-    """Serve the web app and API."""
+    """Serve the web app and API, and (unless --no-schedule) the scheduled collection deployments."""
     import uvicorn
 
     from threatwatch.web import create_app
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
+    scheduler = start_scheduler() if schedule else None
+    if scheduler is not None:
+        console.print(f"scheduled deployments served by Prefect (pid {scheduler.pid}); see the Prefect UI")
     console.print(f"serving on http://{host}:{port}/ (API docs at /api/docs); Ctrl-C stops")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    finally:
+        if scheduler is not None:
+            stop_scheduler(scheduler)
+
+
+DEMO_ADMIN = "demo"
+
+
+def _first_admin(session: Session) -> str | None:
+    """On a database without accounts, an admin ``demo`` with a random password (returned to print once);
+    None when accounts exist, so a second demo run changes no one's password."""
+    import secrets
+
+    from threatwatch.accounts import create_user, list_users
+    from threatwatch.domain import Role
+
+    if list_users(session):
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user(session, username=DEMO_ADMIN, password=password, role=Role.ADMIN, display_name="Demo admin")
+    return password
 
 
 @app.command()
@@ -48,7 +102,14 @@ def demo(
         report = import_officials(session, path=demo_dir / "watchlist.yaml")
         for feed in sorted((demo_dir / "feeds").glob("*.xml")):
             add_source(session, url=feed.resolve().as_uri(), name=feed.stem, poll_interval_s=300)
+        demo_password = _first_admin(session)
     console.print(f"watchlist: {report.created} added, {report.updated} updated")
+    if demo_password is not None:
+        console.print(
+            f"first account: log in as [bold]{DEMO_ADMIN}[/] with password [bold]{demo_password}[/] "
+            "(admin; shown only now: note it, or add your own with `threatwatch users add`)",
+            highlight=False,
+        )
     from pipelines.collect import collect_flow
 
     print_collect_summary(collect_flow(force=True))

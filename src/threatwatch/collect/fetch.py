@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import formatdate
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -70,6 +74,7 @@ def fetch_url(
     last_modified: str | None = None,
     max_bytes: int,
     deadline_s: float,
+    accept: str | None = None,
 ) -> FetchResult:
     """GET ``url`` conditionally; never read more than ``max_bytes`` or spend more than ``deadline_s``.
 
@@ -77,7 +82,7 @@ def fetch_url(
     """
     if url.startswith("file://"):
         return _fetch_file(url, last_modified=last_modified, max_bytes=max_bytes)
-    headers = {}
+    headers = {"Accept": accept} if accept else {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -140,3 +145,29 @@ def make_client(*, timeout_s: float, max_redirects: int, user_agent: str) -> htt
             "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
         },
     )
+
+
+@lru_cache(maxsize=8)
+def shared_client(*, timeout_s: float, max_redirects: int, user_agent: str) -> httpx.Client:
+    """One pooled client per configuration for the whole process (httpx clients are thread-safe),
+    so a run of many sources reuses connections instead of building a TLS context per source."""
+    return make_client(timeout_s=timeout_s, max_redirects=max_redirects, user_agent=user_agent)
+
+
+class HostLimiter:
+    """At most ``limit`` requests in flight to one host, however many sources are fetched at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+
+    @contextmanager
+    def slot(self, url: str, *, limit: int) -> Iterator[None]:
+        host = (urlparse(url).hostname or "").lower()
+        with self._lock:
+            semaphore = self._slots.setdefault((host, limit), threading.BoundedSemaphore(max(1, limit)))
+        with semaphore:
+            yield
+
+
+HOST_LIMITER = HostLimiter()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,10 @@ import feedparser
 from threatwatch.collect.text import html_to_text
 
 MAX_TEXT_CHARS = 20_000
+# A document that declares entities is refused before any parser sees it: no billion laughs, no
+# external entities reading local files or URLs. Real feeds do not declare entities.
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
 
 
 class FeedError(ValueError):
@@ -27,6 +32,13 @@ class FeedEntry:
     published_at: datetime | None
     text: str
     language: str | None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    entries: list[FeedEntry] = field(default_factory=list)
+    language: str | None = None
+    older_url: str | None = None  # RFC 5005 paging: where older entries are, for backfill
 
 
 def _timestamp(entry: Any) -> datetime | None:
@@ -62,16 +74,35 @@ def _external_id(entry: Any, text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def parse_feed(body: bytes, *, content_type: str | None = None) -> tuple[list[FeedEntry], str | None]:
+def _author(entry: Any) -> str | None:
+    author = entry.get("author") or (entry.get("author_detail") or {}).get("name")
+    if not author:
+        return None
+    author = str(author).strip()
+    return (author[3:] if author.startswith("/u/") else author)[:300] or None  # Reddit writes /u/name
+
+
+def _older_url(parsed: Any) -> str | None:
+    for link in parsed.feed.get("links", []):
+        if link.get("rel") in ("next", "prev-archive") and str(link.get("href", "")).startswith("http"):
+            return str(link["href"])
+    return None
+
+
+def parse_feed(body: bytes, *, content_type: str | None = None) -> ParsedFeed:
     """Entries of the feed and its declared language; raises ``FeedError`` when it is no feed at all.
 
     A feed that parsed with a recoverable problem (wrong charset, say) is accepted, as feedparser does.
     """
+    if _ENTITY_DECLARATION.search(body):
+        raise FeedError("refused: the document declares XML entities (entity expansion attack?)")
     headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(
         body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
     if not parsed.entries:
+        if _HTML_START.match(body[:1024]):
+            raise FeedError("not an RSS or Atom feed: an HTML page (a feed link may have moved)")
         if parsed.bozo and not parsed.get("version"):
             exc = parsed.get("bozo_exception")
             raise FeedError(f"not a valid feed: {type(exc).__name__}: {exc}" if exc else "not a valid feed")
@@ -93,10 +124,10 @@ def parse_feed(body: bytes, *, content_type: str | None = None) -> tuple[list[Fe
             FeedEntry(
                 external_id=external_id,
                 url=str(link)[:2000] if link and str(link).startswith(("http://", "https://")) else None,
-                author=(raw.get("author") or None) and str(raw.get("author"))[:300],
+                author=_author(raw),
                 published_at=_timestamp(raw),
                 text=text,
                 language=(raw.get("language") or language or None),
             )
         )
-    return entries, language
+    return ParsedFeed(entries=entries, language=language, older_url=_older_url(parsed))

@@ -1,20 +1,35 @@
-"""One poll of one source, as plain functions the flow composes and tests call directly."""
+"""One poll of one source, and one round over many, as plain functions the flow composes.
+
+Fetching is the only network step: sources are fetched concurrently (a thread pool, bounded per host
+by ``HOST_LIMITER``) and each result is stored in its own transaction, so one bad source never costs
+the others their results.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from threatwatch.collect.fetch import FetchError, FetchResult, fetch_url, make_client
-from threatwatch.collect.parse import FeedError, parse_feed
-from threatwatch.collect.sources import record_failure, record_success
+from threatwatch.collect.adapters import adapter_for
+from threatwatch.collect.fetch import HOST_LIMITER, FetchError, FetchResult, fetch_url, shared_client
+from threatwatch.collect.parse import FeedError
+from threatwatch.collect.sources import (
+    claim_sources,
+    due_sources,
+    new_lease_owner,
+    record_failure,
+    record_success,
+)
 from threatwatch.collect.store import store_entries
 from threatwatch.config import Settings
 from threatwatch.db.models import Official, Source
+from threatwatch.db.types import utcnow
 from threatwatch.watchlist.matching import OfficialMatcher, OfficialRef
 
 logger = logging.getLogger(__name__)
@@ -26,12 +41,21 @@ class SourceSnapshot:
 
     id: int
     url: str
-    etag: str | None
-    last_modified: str | None
+    kind: str = "feed"
+    etag: str | None = None
+    last_modified: str | None = None
+    cursor: str | None = None
 
     @classmethod
     def of(cls, source: Source) -> SourceSnapshot:
-        return cls(id=source.id, url=source.url, etag=source.etag, last_modified=source.last_modified)
+        return cls(
+            id=source.id,
+            url=source.url,
+            kind=source.kind,
+            etag=source.etag,
+            last_modified=source.last_modified,
+            cursor=source.cursor,
+        )
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,7 @@ class FetchOutcome:
     source_id: int
     result: FetchResult | None = None
     error: str | None = None
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,32 +74,44 @@ class SourceRunReport:
     ok: bool
     new_posts: int = 0
     duplicates: int = 0
+    linked: int = 0
     mentions: int = 0
     not_modified: bool = False
     error: str | None = None
 
 
-def fetch_source(snapshot: SourceSnapshot, *, settings: Settings) -> FetchOutcome:
-    """Fetch one source. Transient failures raise ``FetchError`` (the caller may retry);
-    permanent ones come back as an outcome with the reason."""
-    with make_client(
+def fetch_page(snapshot: SourceSnapshot, *, settings: Settings, url: str, conditional: bool) -> FetchResult:
+    """GET one page of a source within the per-host limit; raises ``FetchError``."""
+    adapter = adapter_for(snapshot.kind, snapshot.url)
+    client = shared_client(
         timeout_s=settings.http_timeout_s,
         max_redirects=settings.max_redirects,
         user_agent=settings.user_agent,
-    ) as client:
-        try:
-            result = fetch_url(
-                client,
-                snapshot.url,
-                etag=snapshot.etag,
-                last_modified=snapshot.last_modified,
-                max_bytes=settings.max_feed_bytes,
-                deadline_s=settings.http_timeout_s * 2,
-            )
-        except FetchError as exc:
-            if exc.transient:
-                raise
-            return FetchOutcome(source_id=snapshot.id, error=exc.reason)
+    )
+    with HOST_LIMITER.slot(url, limit=settings.per_host_concurrency):
+        return fetch_url(
+            client,
+            url,
+            etag=snapshot.etag if conditional else None,
+            last_modified=snapshot.last_modified if conditional else None,
+            max_bytes=settings.max_feed_bytes,
+            deadline_s=settings.http_timeout_s * 2,
+            accept=adapter.accept,
+        )
+
+
+def fetch_source(
+    snapshot: SourceSnapshot, *, settings: Settings, raise_transient: bool = True
+) -> FetchOutcome:
+    """Fetch the newest page of one source. Transient failures raise ``FetchError`` (the caller may
+    retry) unless ``raise_transient`` is false; permanent ones come back as an outcome with the reason."""
+    url = adapter_for(snapshot.kind, snapshot.url).poll_url(snapshot.url, cursor=snapshot.cursor)
+    try:
+        result = fetch_page(snapshot, settings=settings, url=url, conditional=True)
+    except FetchError as exc:
+        if exc.transient and raise_transient:
+            raise
+        return FetchOutcome(source_id=snapshot.id, error=exc.reason, retry_after_s=exc.retry_after_s)
     return FetchOutcome(source_id=snapshot.id, result=result)
 
 
@@ -93,15 +130,33 @@ def load_matcher(session: Session) -> OfficialMatcher:
 
 
 def ingest(
-    session: Session, *, outcome: FetchOutcome, matcher: OfficialMatcher, now: datetime
+    session: Session,
+    *,
+    outcome: FetchOutcome,
+    matcher: OfficialMatcher | None = None,
+    now: datetime,
+    max_backoff_s: int = 6 * 3600,
+    lease_owner: str | None = None,
 ) -> SourceRunReport:
-    """Record a fetch: store new entries and the source's health, in the caller's transaction."""
+    """Record a fetch: parse it with the source's adapter, store new entries and the source's health,
+    and give back the run lease, all in the caller's transaction."""
     source = session.get(Source, outcome.source_id)
     if source is None:
         raise LookupError(f"source {outcome.source_id} vanished during the run")
+    if lease_owner is not None and source.lock_owner == lease_owner:
+        # Written with the health fields in one UPDATE. Only an expired lease (older than
+        # ``source_lease_s``, far longer than one ingest) could have passed to another run since it was read.
+        source.locked_until = None
+        source.lock_owner = None
     if outcome.error is not None or outcome.result is None:
         reason = outcome.error or "no result"
-        record_failure(source=source, now=now, reason=reason)
+        record_failure(
+            source=source,
+            now=now,
+            reason=reason,
+            retry_after_s=outcome.retry_after_s,
+            max_backoff_s=max_backoff_s,
+        )
         logger.warning("source %s (%s) failed: %s", source.id, source.url, reason)
         return SourceRunReport(source_id=source.id, ok=False, error=reason)
     result = outcome.result
@@ -109,23 +164,108 @@ def ingest(
         record_success(source=source, now=now, items=0, etag=result.etag, last_modified=result.last_modified)
         return SourceRunReport(source_id=source.id, ok=True, not_modified=True)
     try:
-        entries, _language = parse_feed(result.body, content_type=result.content_type)
+        page = adapter_for(source.kind, source.url).parse(
+            result.body, content_type=result.content_type, url=result.url
+        )
     except FeedError as exc:
-        record_failure(source=source, now=now, reason=str(exc))
-        logger.warning("source %s (%s) is not a usable feed: %s", source.id, source.url, exc)
+        record_failure(source=source, now=now, reason=str(exc), max_backoff_s=max_backoff_s)
+        logger.warning("source %s (%s) is not usable: %s", source.id, source.url, exc)
         return SourceRunReport(source_id=source.id, ok=False, error=str(exc))
-    stored = store_entries(session, source_id=source.id, entries=entries, matcher=matcher, now=now)
+    stored = store_entries(
+        session,
+        source_id=source.id,
+        entries=page.entries,
+        matcher=matcher if matcher is not None else load_matcher(session),
+        now=now,
+    )
     record_success(
         source=source,
         now=now,
         items=len(stored.new_post_ids),
         etag=result.etag,
         last_modified=result.last_modified,
+        cursor=page.cursor,
     )
     return SourceRunReport(
         source_id=source.id,
         ok=True,
         new_posts=len(stored.new_post_ids),
         duplicates=stored.duplicates,
+        linked=stored.linked,
         mentions=stored.mentions,
     )
+
+
+def claim_due_sources(
+    sessions: sessionmaker[Session],
+    *,
+    settings: Settings,
+    owner: str,
+    force: bool = False,
+    kinds: Collection[str] | None = None,
+) -> list[SourceSnapshot]:
+    """Due sources this run now holds; those another run holds are left to it."""
+    now = utcnow()
+    with sessions() as session, session.begin():
+        candidates = due_sources(session, now=now, include_not_due=force, kinds=kinds)
+        claimed = claim_sources(
+            session,
+            source_ids=[s.id for s in candidates],
+            owner=owner,
+            now=now,
+            lease_s=settings.source_lease_s,
+        )
+        return [SourceSnapshot.of(source) for source in candidates if source.id in claimed]
+
+
+def store_outcome(
+    sessions: sessionmaker[Session],
+    *,
+    outcome: FetchOutcome,
+    settings: Settings,
+    owner: str | None,
+    matcher: OfficialMatcher | None = None,
+) -> SourceRunReport:
+    """Ingest one outcome in its own transaction; the watchlist is read only when there is something
+    to store (a 304 or an error needs no matcher)."""
+    with sessions() as session, session.begin():
+        return ingest(
+            session,
+            outcome=outcome,
+            matcher=matcher,
+            now=utcnow(),
+            max_backoff_s=settings.max_backoff_s,
+            lease_owner=owner,
+        )
+
+
+def collect_round(
+    sessions: sessionmaker[Session],
+    *,
+    settings: Settings,
+    force: bool = False,
+    kinds: Collection[str] | None = None,
+    on_report: Callable[[SourceRunReport], None] | None = None,
+) -> list[SourceRunReport]:
+    """Fetch every due source concurrently and store each result in its own transaction (no Prefect:
+    the benchmark and scripts call this; the flow composes the same steps as tasks)."""
+    owner = new_lease_owner()
+    snapshots = claim_due_sources(sessions, settings=settings, owner=owner, force=force, kinds=kinds)
+    reports: list[SourceRunReport] = []
+    matcher: OfficialMatcher | None = None  # read once per round, and only if something is stored
+    with ThreadPoolExecutor(max_workers=max(1, settings.fetch_workers)) as pool:
+        futures = [pool.submit(fetch_source, s, settings=settings, raise_transient=False) for s in snapshots]
+        for snapshot, future in zip(snapshots, futures, strict=True):
+            try:
+                outcome = future.result()
+            except Exception as exc:  # a bug in one source's fetch must not stop the round
+                logger.exception("fetching source %s crashed", snapshot.id)
+                outcome = FetchOutcome(source_id=snapshot.id, error=f"{type(exc).__name__}: {exc}")
+            if matcher is None and outcome.result is not None and not outcome.result.not_modified:
+                with sessions() as session:
+                    matcher = load_matcher(session)
+            report = store_outcome(sessions, outcome=outcome, settings=settings, owner=owner, matcher=matcher)
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
+    return reports

@@ -21,6 +21,9 @@ def html_to_text(markup: str) -> str:
     """
     if not markup:
         return ""
+    if "<" not in markup and "&" not in markup:  # plain text (most titles): no parser needed
+        text = unicodedata.normalize("NFC", _CONTROL.sub("", markup))
+        return _NEWLINES.sub("\n", _SPACES.sub(" ", text)).strip()
     marked = _BLOCK_BOUNDARY.sub("\n", markup)
     stripped = nh3.clean(marked, tags=set(), clean_content_tags={"script", "style"}, strip_comments=True)
     text = html.unescape(stripped)

@@ -1,6 +1,54 @@
-"""The review queue: flagged posts become items that analysts work through."""
+"""The review queue: flagged posts become items that analysts claim, decide, escalate and export.
 
+Every function takes the session explicitly and never commits; the caller's transaction decides.
+"""
+
+from threatwatch.review.claims import CLAIM_LEASE, claim_item, claim_next, release_item
+from threatwatch.review.decisions import UNDO_WINDOW, bulk_dismiss, decide_item, escalate_item, undo_decision
+from threatwatch.review.detail import (
+    DayCount,
+    DecisionView,
+    EscalationView,
+    ItemDetail,
+    OfficialRef,
+    RelatedPost,
+    get_item,
+    official_timeline,
+)
+from threatwatch.review.errors import ClaimConflict, DecisionError, ItemNotFound, ReviewError
+from threatwatch.review.evidence import EvidenceItem, EvidencePack, build_evidence_pack
 from threatwatch.review.intake import IntakeReport, classify_pending
-from threatwatch.review.queue import QueueEntry, list_queue, queue_counts
+from threatwatch.review.queue import ACTIVE_STATUSES, QueueEntry, list_queue, queue_counts
 
-__all__ = ["IntakeReport", "QueueEntry", "classify_pending", "list_queue", "queue_counts"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CLAIM_LEASE",
+    "UNDO_WINDOW",
+    "ClaimConflict",
+    "DayCount",
+    "DecisionError",
+    "DecisionView",
+    "EscalationView",
+    "EvidenceItem",
+    "EvidencePack",
+    "IntakeReport",
+    "ItemDetail",
+    "ItemNotFound",
+    "OfficialRef",
+    "QueueEntry",
+    "RelatedPost",
+    "ReviewError",
+    "build_evidence_pack",
+    "bulk_dismiss",
+    "claim_item",
+    "claim_next",
+    "classify_pending",
+    "decide_item",
+    "escalate_item",
+    "get_item",
+    "list_queue",
+    "official_timeline",
+    "queue_counts",
+    "release_item",
+    "undo_decision",
+]

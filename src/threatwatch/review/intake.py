@@ -7,21 +7,22 @@ makes the step idempotent: a crash after storing posts is repaired by the next r
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from threatwatch import events
 from threatwatch.classify.base import ClassificationResult, Classifier
-from threatwatch.db.models import Classification, Mention, Post, ReviewItem
-from threatwatch.domain import SEVERITY, ReviewStatus
+from threatwatch.db.models import Classification, Post, ReviewItem
+from threatwatch.domain import ReviewStatus
+from threatwatch.ops.metrics import observe_classification
+from threatwatch.review.priority import priority, refresh_priorities
 
 logger = logging.getLogger(__name__)
-
-SURGE_WINDOW = timedelta(hours=6)
-SURGE_STEP = 0.05  # each other recent flagged post about the same official adds this much ...
-SURGE_CAP = 0.5  # ... up to this much
 
 
 @dataclass
@@ -32,33 +33,49 @@ class IntakeReport:
 
 
 def _priority(session: Session, *, post: Post, result: ClassificationResult, now: datetime) -> float:
-    """Severity times confidence, raised when many flagged posts target the same official right now."""
-    base = SEVERITY[result.label] * result.scores[result.label.value]
-    official_ids = [m.official_id for m in post.mentions]
-    if not official_ids:
-        return round(base, 4)
-    recent = session.scalar(
-        select(func.count(func.distinct(ReviewItem.id)))
-        .join(Mention, Mention.post_id == ReviewItem.post_id)
-        .where(Mention.official_id.in_(official_ids), ReviewItem.created_at >= now - SURGE_WINDOW)
-    )
-    return round(base + min(SURGE_CAP, SURGE_STEP * (recent or 0)), 4)
+    """Severity times confidence; the surge bonus follows from ``refresh_priorities`` after the batch."""
+    return priority(result.label.value, result.scores, others_in_surge=0)
 
 
 def classify_pending(
-    session: Session, *, classifier: Classifier, now: datetime, batch_size: int = 256
+    session: Session,
+    *,
+    classifier: Classifier,
+    now: datetime,
+    batch_size: int = 256,
+    languages: Collection[str] = ("nl",),
+    post_ids: Collection[int] | None = None,
 ) -> IntakeReport:
-    """Classify, store and queue in batches; each batch is flushed, the caller commits."""
+    """Classify, store and queue in batches; each batch is flushed, the caller commits.
+
+    ``post_ids`` limits the work to those posts, so processes can share a backlog without overlap
+    (``pipelines/classify_batch.py``).
+
+    Only originals in ``languages`` (or of unknown language) are classified: linked duplicates and
+    posts in other languages are stored but never queued (``collect.language.classifiable_posts``).
+    """
+    from threatwatch.collect.language import classifiable_posts
+
     report = IntakeReport()
+    surging: set[int] = set()
     version = classifier.version
     unclassified = (
         select(Post)
         .where(~exists().where(Classification.post_id == Post.id, Classification.model_version == version))
+        .where(classifiable_posts(languages))
         .order_by(Post.id)
         .limit(batch_size)
     )
+    if post_ids is not None:
+        unclassified = unclassified.where(Post.id.in_(list(post_ids)))
+    # Overlapping runs (workers, schedules of several source kinds) share the backlog on PostgreSQL:
+    # each locks the batch it classifies until it commits and skips rows another run holds, instead of
+    # both classifying them and one failing on the unique (post, model version). SQLite has one writer.
+    unclassified = unclassified.with_for_update(skip_locked=True, of=Post)
     while posts := session.scalars(unclassified).all():
+        started = time.perf_counter()
         results = classifier.predict([p.text for p in posts])
+        observe_classification(time.perf_counter() - started, len(posts))
         for post, result in zip(posts, results, strict=True):
             classification = Classification(
                 post_id=post.id,
@@ -76,17 +93,34 @@ def classify_pending(
             session.flush()
             already = session.scalar(select(ReviewItem.id).where(ReviewItem.post_id == post.id))
             if already is None:
-                session.add(
-                    ReviewItem(
+                item = ReviewItem(
+                    post_id=post.id,
+                    classification_id=classification.id,
+                    status=ReviewStatus.OPEN.value,
+                    label=result.label.value,
+                    priority=_priority(session, post=post, result=result, now=now),
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(item)
+                session.flush()
+                official_ids = tuple(sorted({m.official_id for m in post.mentions}))
+                surging.update(official_ids)
+                # Outbox: whatever the event causes (alerts) commits or rolls back with the item.
+                events.publish(
+                    session,
+                    events.PostFlagged(
+                        review_item_id=item.id,
                         post_id=post.id,
-                        classification_id=classification.id,
-                        status=ReviewStatus.OPEN.value,
-                        priority=_priority(session, post=post, result=result, now=now),
-                        created_at=now,
-                        updated_at=now,
-                    )
+                        official_ids=official_ids,
+                        label=result.label.value,
+                        score=float(result.scores[result.label.value]),
+                        at=now,
+                    ),
                 )
                 report.queued += 1
         session.flush()
+    # A surge raises the items already queued about the same officials, not only the new ones.
+    refresh_priorities(session, now=now, official_ids=surging)
     logger.info("intake: %s", report)
     return report

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threatwatch.config import Settings
 from threatwatch.db.models import Official
 
 
@@ -49,6 +50,8 @@ class OfficialRow(BaseModel):
 class ImportReport:
     created: int
     updated: int
+    sources_created: int = 0
+    sources_paused: int = 0
 
 
 def _raw_rows(path: Path) -> list[dict[str, Any]]:
@@ -100,19 +103,37 @@ def read_watchlist(path: Path) -> list[OfficialRow]:
     return rows
 
 
-def import_officials(session: Session, *, path: Path) -> ImportReport:
-    """Create or update officials by (name, organisation) in the caller's transaction."""
+def import_officials(
+    session: Session, *, path: Path, search_settings: Settings | None = None
+) -> ImportReport:
+    """Create or update officials by (name, organisation) in the caller's transaction.
+
+    With ``search_settings`` each imported official also gets their generated search sources
+    (``watchlist.searches``); without, none are made (the demo, which must not reach the internet).
+    """
+    from threatwatch.watchlist.searches import sync_official_sources
+
     rows = read_watchlist(path)
     existing = {(o.name.casefold(), o.organisation.casefold()): o for o in session.scalars(select(Official))}
-    created = updated = 0
+    created = updated = sources_created = sources_paused = 0
+    imported: list[Official] = []
     for row in rows:
         official = existing.get((row.name.casefold(), row.organisation.casefold()))
         if official is None:
-            session.add(Official(**row.model_dump()))
+            official = Official(**row.model_dump())
+            session.add(official)
             created += 1
         else:
             for field, value in row.model_dump().items():
                 setattr(official, field, value)
             updated += 1
+        imported.append(official)
     session.flush()
-    return ImportReport(created=created, updated=updated)
+    if search_settings is not None:
+        for official in imported:
+            sync = sync_official_sources(session, official=official, settings=search_settings)
+            sources_created += sync.created
+            sources_paused += sync.paused
+    return ImportReport(
+        created=created, updated=updated, sources_created=sources_created, sources_paused=sources_paused
+    )

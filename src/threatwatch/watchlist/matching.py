@@ -58,17 +58,25 @@ class OfficialMatcher:
         self._lengths = sorted(
             {len(key) for key in self._phrases} | {len(k) for k in self._families}, reverse=True
         )
+        # Most words of a post start no name at all; only positions whose word can start one are tried.
+        self._starts = frozenset(key[0] for key in (*self._phrases, *self._families))
 
     def __len__(self) -> int:
         return len({oid for ids in self._phrases.values() for oid in ids})
 
     def match(self, text: str) -> list[Match]:
         """Officials named in ``text``, each once, with the longest form that matched."""
-        words = tokens(text)
+        return self.match_tokens(tokens(text))
+
+    def match_tokens(self, words: list[str]) -> list[Match]:
+        """``match`` on words already split by ``names.tokens`` (collection splits each post once)."""
         found: dict[int, str] = {}
         text_context: set[str] | None = None
+        starts = [i for i, word in enumerate(words) if word in self._starts]
         for n in self._lengths:
-            for start in range(len(words) - n + 1):
+            for start in starts:
+                if start + n > len(words):
+                    continue
                 key = tuple(words[start : start + n])
                 for official_id in self._phrases.get(key, ()):
                     found.setdefault(official_id, " ".join(key))

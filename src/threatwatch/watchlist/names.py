@@ -36,9 +36,15 @@ _TOKEN = re.compile(r"@[\w.]+\w|\w+(?:'\w+)?|'t\b", re.UNICODE)
 
 
 def fold(text: str) -> str:
-    """Lower-case, strip diacritics (Gül → gul, Hoëvenaars → hoevenaars) and unify apostrophes."""
+    """Lower-case, strip diacritics (Gül → gul, Hoëvenaars → hoevenaars) and unify apostrophes.
+
+    Most posts are plain ASCII; they skip the per-character pass (collection runs this on every post).
+    """
+    if text.isascii():
+        return text.replace("`", "'").lower()
     text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if not text.isascii():
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("’", "'").replace("‘", "'").replace("`", "'")
     return text.lower().translate(_FOLD_EXTRA)
 

@@ -1,15 +1,41 @@
-"""FastAPI dependencies: settings and a database session per request."""
+"""FastAPI dependencies: settings, a database session per request, the signed-in user and role checks.
+
+For other routers (``web/subscriptions.py``, ``web/health.py``, ...) the names to reuse are:
+
+- ``SettingsDep``, ``SessionDep``: the app's settings and a session whose transaction commits when the
+  request succeeds and rolls back when it raises.
+- ``CurrentUser``: any signed-in user (cookie session or ``Authorization: Bearer`` API token).
+- ``AnalystUser`` (review work), ``ReaderUser`` (official pages), ``EvidenceUser``, ``EscalationsUser``,
+  ``SubscriberUser`` (alert subscriptions: support, admin), ``ModelAdminUser`` (promote/roll back
+  models: admin), ``AdminUser`` (users): users holding that permission; or
+  ``Annotated[User, Depends(require(Permission.X))]`` with a permission from ``web.access``.
+- ``Public``: put ``dependencies=[Public]`` on a route that must answer without login (health checks);
+  the route-enumeration test refuses any other route that lets an anonymous user in.
+
+Anonymous requests get 401 (API) or a 303 to ``/login`` (pages); a wrong role gets 403. CSRF is checked
+app-wide in ``security.verify_csrf``; pages render through ``rendering.render``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import time
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from threatwatch import accounts
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
+from threatwatch.db.models import User
+from threatwatch.web.access import Permission, can
+from threatwatch.web.security import bearer_token
+
+
+class NotAuthenticatedError(Exception):
+    """Raised by the user dependencies; the app turns it into 401 (API) or a redirect to login (pages)."""
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -25,4 +51,90 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits when the endpoint returns, before the response leaves. With
+# the default scope FastAPI would commit after sending it, and a browser following the redirect of a
+# form could read the page before the change it just made.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _epoch() -> float:
+    return time.time()
+
+
+def start_login(request: Request, user: User) -> None:
+    """A fresh session (new CSRF token, no fixation) that names the user and when they logged in."""
+    request.session.clear()
+    request.session.update({"uid": user.id, "login_at": int(_epoch())})
+
+
+# Declares the bearer scheme in OpenAPI (the docs page gets an "Authorize" button); checked below.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API token from the account page.")
+
+
+def optional_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User | None:
+    """The caller: by bearer token when one is sent (cookies then ignored), else by the session cookie."""
+    token = bearer_token(request)
+    if token is not None:
+        user = accounts.user_for_api_token(session, token=token)
+        return user if user is not None and user.active else None
+    uid, login_at = request.session.get("uid"), request.session.get("login_at")
+    if not isinstance(uid, int) or not isinstance(login_at, int):
+        return None
+    if _epoch() - login_at > settings.session_max_age_s:
+        request.session.clear()
+        return None
+    user = session.get(User, uid)
+    if user is None or not user.active:
+        request.session.clear()
+        return None
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+def current_user(user: OptionalUser) -> User:
+    if user is None:
+        raise NotAuthenticatedError
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(permission: Permission) -> Callable[[User], User]:
+    """A dependency that lets through only users whose role holds ``permission`` (see ``access``)."""
+
+    def dependency(user: CurrentUser) -> User:
+        if not can(user.role, permission):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"your role may not {permission.value}")
+        return user
+
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by the route-access test
+    dependency.__name__ = f"require_{permission.value}"
+    return dependency
+
+
+def allow_anonymous() -> None:
+    """Marks a route as deliberately open to anonymous callers."""
+
+
+Public: Any = Depends(allow_anonymous)
+
+QueueUser = Annotated[User, Depends(require(Permission.VIEW_QUEUE))]
+AnalystUser = Annotated[User, Depends(require(Permission.REVIEW))]
+ItemReader = Annotated[User, Depends(require(Permission.VIEW_ITEM))]
+EscalationsUser = Annotated[User, Depends(require(Permission.VIEW_ESCALATIONS))]
+EvidenceUser = Annotated[User, Depends(require(Permission.EXPORT_EVIDENCE))]
+ReaderUser = Annotated[User, Depends(require(Permission.VIEW_OFFICIALS))]
+SourcesUser = Annotated[User, Depends(require(Permission.VIEW_SOURCES))]
+ModelsUser = Annotated[User, Depends(require(Permission.VIEW_MODELS))]
+ModelAdminUser = Annotated[User, Depends(require(Permission.MANAGE_MODELS))]
+SubscriberUser = Annotated[User, Depends(require(Permission.MANAGE_SUBSCRIPTIONS))]
+AdminUser = Annotated[User, Depends(require(Permission.MANAGE_USERS))]
+AccountUser = Annotated[User, Depends(require(Permission.OWN_ACCOUNT))]

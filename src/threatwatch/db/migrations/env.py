@@ -17,6 +17,12 @@ def run_migrations_online() -> None:
     engine = create_db_engine(url)
     try:
         with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # Batch mode rebuilds a table (copy, DROP, rename); with foreign keys on, the DROP
+                # cascades and deletes every row that refers to it (all posts when `sources` is rebuilt).
+                # The pragma only takes effect outside a transaction, hence the commit.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
             context.configure(
                 connection=connection,
                 target_metadata=target_metadata,
@@ -25,6 +31,11 @@ def run_migrations_online() -> None:
             )
             with context.begin_transaction():
                 context.run_migrations()
+            if connection.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                if broken:
+                    raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
     finally:
         engine.dispose()
 

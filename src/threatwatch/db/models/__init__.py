@@ -3,24 +3,37 @@
 Every table module is imported here so that ``Base.metadata`` is complete and string relationships resolve.
 """
 
-from threatwatch.db.models.accounts import User
+from threatwatch.db.models.accounts import ApiToken, User
+from threatwatch.db.models.alerts import Alert, AlertItem, DeliveryAttempt, Subscription
 from threatwatch.db.models.audit import AuditEvent
 from threatwatch.db.models.base import NAMING_CONVENTION, Base
 from threatwatch.db.models.classify import Classification
 from threatwatch.db.models.collect import Mention, Post, Source
-from threatwatch.db.models.review import Decision, ReviewItem
+from threatwatch.db.models.labels import ExternalLabel, ModelVersion
+from threatwatch.db.models.ops import DailyCount, RedactedPost
+from threatwatch.db.models.review import Decision, Escalation, ReviewItem
 from threatwatch.db.models.watch import Official
 
 __all__ = [
     "NAMING_CONVENTION",
+    "Alert",
+    "AlertItem",
+    "ApiToken",
     "AuditEvent",
     "Base",
     "Classification",
+    "DailyCount",
     "Decision",
+    "DeliveryAttempt",
+    "Escalation",
+    "ExternalLabel",
     "Mention",
+    "ModelVersion",
     "Official",
     "Post",
+    "RedactedPost",
     "ReviewItem",
     "Source",
+    "Subscription",
     "User",
 ]

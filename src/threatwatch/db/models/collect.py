@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
@@ -17,7 +17,13 @@ if TYPE_CHECKING:
 
 
 class Source(Base):
-    """Somewhere we poll, with its HTTP cache validators and health."""
+    """Somewhere we poll, with its HTTP cache validators, paging cursor, health and run lease.
+
+    ``official_id`` is set on search sources generated from the watchlist (paused, posts kept, when the
+    official is removed).
+    ``locked_until`` is a lease a run claims with a conditional UPDATE, so two overlapping runs never poll
+    the same source; ``next_poll_at`` carries the interval, back-off and any ``Retry-After``.
+    """
 
     __tablename__ = "sources"
 
@@ -36,6 +42,15 @@ class Source(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     items_last_run: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    official_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officials.id", ondelete="SET NULL"), index=True
+    )
+    cursor: Mapped[str | None] = mapped_column(String(500))
+    next_poll_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    lock_owner: Mapped[str | None] = mapped_column(String(64))
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    posts_total: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Post(Base):
@@ -53,6 +68,10 @@ class Post(Base):
     text: Mapped[str] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(20))
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # A boost, repost or the same text from another account: linked to the first post, never re-queued.
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("posts.id", ondelete="SET NULL"), index=True
+    )
 
     source: Mapped[Source] = relationship()
     mentions: Mapped[list[Mention]] = relationship(back_populates="post", cascade="all, delete-orphan")
@@ -60,7 +79,10 @@ class Post(Base):
         back_populates="post", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (UniqueConstraint("source_id", "external_id", name="uq_posts_source_external"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id", name="uq_posts_source_external"),
+        Index("ix_posts_source_hash", "source_id", "content_hash"),
+    )
 
 
 class Mention(Base):

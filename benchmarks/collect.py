@@ -1,0 +1,251 @@
+"""Collection speed: the whole path against feedparser alone, and a re-run of unchanged feeds.
+
+Generates a realistic set of feeds (RSS 2.0 and Atom, HTML bodies with links, mentions and hashtags,
+Dutch text naming watched officials, some copy-paste across accounts) and serves them from a real HTTP
+server on loopback with ETags. Then, in one run:
+
+1. feedparser alone: ``feedparser.parse`` over the same bytes, in this process (the floor);
+2. the whole path on a fresh database: fetch (concurrent, per-host limited), parse, clean, detect
+   language, dedupe, match officials, store; classification is not part of this path;
+3. the same again with nothing changed: every source answers 304.
+
+The server runs in a child process so that only our side's CPU is counted. On a shared machine wall
+times swing with other load; the CPU time of this process (all threads) is printed beside them and is
+the steadier measure. The language model is loaded before timing (a running service has it loaded).
+
+For SQLite (a file) and PostgreSQL (a throw-away database on THREATWATCH_TEST_POSTGRES_URL's server).
+Targets: whole path ≤ 2× feedparser alone; re-run ≥ 20× faster than the first run.
+
+    python benchmarks/collect.py [--sources 40] [--entries 100] [--rounds 3] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import feedparser
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.loopback import LoopbackServer, Route  # noqa: E402
+
+from threatwatch.collect.language import warm_up  # noqa: E402
+from threatwatch.collect.run import collect_round  # noqa: E402
+from threatwatch.collect.sources import add_source  # noqa: E402
+from threatwatch.config import Settings  # noqa: E402
+from threatwatch.db.engine import engine_for, session_factory  # noqa: E402
+from threatwatch.db.migrate import upgrade_database  # noqa: E402
+from threatwatch.db.models import Post  # noqa: E402
+from threatwatch.watchlist import import_officials  # noqa: E402
+
+DEMO = REPO / "src" / "threatwatch" / "demo"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "THREATWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+NAMES = ["burgemeester Van der Linden", "wethouder El Amrani", "Anouk de Groot-Bakker",
+         "gedeputeerde Hoekstra", "dijkgraaf Verbruggen", "Kamerlid Yilmaz", "@burgemeesterzh",
+         "@wethouderyoussef", "de gemeente"]  # fmt: skip
+OPENERS = ["Wat vinden jullie van", "Gisteren sprak", "Ik heb genoeg van", "Dank aan", "Waarom zegt",
+           "Vanavond debatteert de raad met", "Lees het interview met", "Schandalig dat"]  # fmt: skip
+MIDDLES = ["over de nieuwe woonwijk aan de Havenkade", "over het parkeerbeleid in het centrum",
+           "over de windmolens bij Oosterbroek", "over de begroting voor volgend jaar",
+           "over de sluiting van het zwembad", "over de opvang van asielzoekers",
+           "over de dijkversterking"]  # fmt: skip
+ENDINGS = ["Ik ben benieuwd wat de raad ervan vindt.", "Dit moet anders!", "Goed werk, ga zo door.",
+           "Zo gaat het niet langer.", "Meer info op de site van de gemeente.",
+           "Reageer hieronder."]  # fmt: skip
+
+
+def _message(rng: random.Random, n: int) -> str:
+    name = rng.choice(NAMES)
+    body = f"{rng.choice(OPENERS)} {name} {rng.choice(MIDDLES)} (bericht {n}). {rng.choice(ENDINGS)}"
+    return (
+        f"<p>{escape(body)} <a href='https://nieuws.example/artikel/{n}?utm_source=rss'>Lees meer</a> "
+        "<a href='https://social.example/tags/zuiderhaven' class='mention hashtag'>"
+        "#<span>zuiderhaven</span></a>"
+        f"</p><p>{escape(rng.choice(ENDINGS))}</p>"
+    )
+
+
+def make_feed(rng: random.Random, source: int, entries: int, atom: bool) -> bytes:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    shared = [_message(random.Random(k), 10_000 + k) for k in range(5)]  # the same copy-paste everywhere
+    items = []
+    for i in range(entries):
+        html = shared[i % 5] if i % 20 == 0 else _message(rng, source * 100_000 + i)
+        when = now - timedelta(minutes=7 * i + source)
+        author = f"gebruiker_{rng.randrange(500)}"
+        if atom:
+            items.append(
+                f"<entry><id>tag:social.example,2026:{source}-{i}</id><title>{escape(author)} schreef</title>"
+                f"<updated>{when.isoformat()}</updated><author><name>{author}</name></author>"
+                f"<link href='https://social.example/{source}/{i}'/>"
+                f"<content type='html'>{escape(html)}</content>"
+                "</entry>"
+            )
+        else:
+            items.append(
+                f"<item><guid isPermaLink='false'>{source}-{i}</guid><link>https://social.example/{source}/{i}</link>"
+                f"<author>{author}</author><pubDate>{format_datetime(when)}</pubDate>"
+                f"<description>{escape(html)}</description></item>"
+            )
+    if atom:
+        return (
+            "<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+            f"<title>bron {source}</title><id>urn:bron:{source}</id><updated>{now.isoformat()}</updated>"
+            + "".join(items)
+            + "</feed>"
+        ).encode()
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        f"<title>bron {source}</title><link>https://social.example/</link><language>nl</language>"
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+@contextmanager
+def database(backend: str, workdir: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        yield url
+        engine_for(url).dispose()
+        return
+    name = f"threatwatch_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        engine_for(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Timing:
+    wall_s: float
+    cpu_s: float  # this process, all threads: moves much less than wall time on a shared machine
+
+
+@contextmanager
+def timed() -> Iterator[list[Timing]]:
+    box: list[Timing] = []
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield box
+    box.append(Timing(time.perf_counter() - wall, time.process_time() - cpu))
+
+
+def feedparser_alone(bodies: list[bytes], rounds: int) -> tuple[Timing, int]:
+    best, entries = Timing(float("inf"), float("inf")), 0
+    for _ in range(rounds):
+        with timed() as box:
+            entries = sum(
+                len(feedparser.parse(b, sanitize_html=False, resolve_relative_uris=False).entries)
+                for b in bodies
+            )
+        best = Timing(min(best.wall_s, box[0].wall_s), min(best.cpu_s, box[0].cpu_s))
+    return best, entries
+
+
+def whole_path(url: str, base_url: str, paths: list[str], workdir: Path) -> tuple[Timing, Timing, int]:
+    upgrade_database(url)
+    settings = Settings(data_dir=workdir, database_url=url, fetch_workers=8, per_host_concurrency=4)
+    sessions = session_factory(engine_for(url))
+    with sessions() as session, session.begin():
+        import_officials(session, path=DEMO / "watchlist.yaml")
+        for path in paths:
+            add_source(session, url=base_url + path, poll_interval_s=600)
+    with timed() as first_box:
+        first = collect_round(sessions, settings=settings, force=True)
+    with timed() as again_box:
+        again = collect_round(sessions, settings=settings, force=True)
+    assert all(r.ok for r in first) and all(r.not_modified for r in again), "a source failed"
+    with sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(Post)) or 0
+    assert stored == sum(r.new_posts for r in first)
+    return first_box[0], again_box[0], stored
+
+
+def _serve(bodies: list[bytes], pipe: Connection) -> None:
+    """The "internet": a loopback server in its own process, so its CPU is not counted as ours."""
+    with LoopbackServer() as server:
+        for i, body in enumerate(bodies):
+            server.routes[f"/feed/{i}.xml"] = Route(
+                body=body, etag=f'"v{i}"', headers={"Content-Type": "application/xml"}
+            )
+        pipe.send(server.base_url)
+        pipe.recv()  # until told to stop
+
+
+@contextmanager
+def served(bodies: list[bytes]) -> Iterator[str]:
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    process = multiprocessing.get_context("fork").Process(target=_serve, args=(bodies, theirs), daemon=True)
+    process.start()
+    try:
+        yield str(ours.recv())
+    finally:
+        ours.send("stop")
+        process.join(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sources", type=int, default=40)
+    parser.add_argument("--entries", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="feedparser rounds (the best counts)")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+
+    rng = random.Random(20261128)
+    bodies = [make_feed(rng, s, args.entries, atom=s % 3 == 0) for s in range(args.sources)]
+    megabytes = sum(map(len, bodies)) / 1e6
+    print(
+        f"{args.sources} feeds x {args.entries} entries ({megabytes:.1f} MB), served on loopback with ETags"
+    )
+    warm_up()  # the language model loads once per process (~1 s); a running service has done it already
+    with served(bodies) as base_url, tempfile.TemporaryDirectory() as tmp:
+        paths = [f"/feed/{i}.xml" for i in range(len(bodies))]
+        for backend in args.backends.split(","):
+            parse, entries = feedparser_alone(bodies, args.rounds)  # measured next to each backend's run
+            with database(backend, Path(tmp)) as url:
+                first, again, stored = whole_path(url, base_url, paths, Path(tmp))
+            print(
+                f"[{backend}] feedparser alone: {entries / parse.wall_s:,.0f} entries/s "
+                f"(wall {parse.wall_s:.2f} s, cpu {parse.cpu_s:.2f} s)\n"
+                f"[{backend}] whole path:       {entries / first.wall_s:,.0f} entries/s "
+                f"(wall {first.wall_s:.2f} s, cpu {first.cpu_s:.2f} s; {stored} stored)\n"
+                f"[{backend}] re-run, all 304:  wall {again.wall_s:.3f} s, cpu {again.cpu_s:.3f} s\n"
+                f"[{backend}] RATIO whole/feedparser: wall {first.wall_s / parse.wall_s:.2f}x, "
+                f"cpu {first.cpu_s / parse.cpu_s:.2f}x (target <= 2)\n"
+                f"[{backend}] RATIO first/re-run: wall {first.wall_s / again.wall_s:.0f}x, "
+                f"cpu {first.cpu_s / again.cpu_s:.0f}x (target >= 20)"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Prefect deployments that ``threatwatch serve`` runs on schedules; each area appends its own.
+
+Collection has one deployment per source kind, each with its own interval
+(``THREATWATCH_SCHEDULE_INTERVALS_S``), so chatty social sources are polled often and slow news feeds
+rarely. A source that is still being polled when its next run starts is skipped by that run (the
+lease on ``Source.locked_until``), so runs of one schedule never overlap on a source.
+
+Run on its own (``python -m pipelines.deployments``) it serves them until interrupted; ``serve``
+starts it as a child process beside the web app.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from threatwatch.config import Settings, get_settings
+from threatwatch.domain import SourceKind
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
+
+SYNC: dict[str, Any] = {"_sync": True}
+
+
+def collect_deployments(settings: Settings) -> list[RunnerDeployment]:
+    from pipelines.collect import collect_flow
+
+    deployments: list[RunnerDeployment] = []
+    for kind in SourceKind:
+        interval = settings.schedule_intervals_s.get(kind.value, settings.default_poll_interval_s)
+        deployment = cast(
+            "RunnerDeployment",
+            collect_flow.to_deployment(
+                name=f"collect-{kind.value}",
+                interval=timedelta(seconds=interval),
+                parameters={"kinds": [kind.value]},
+                description=f"Poll due {kind.value} sources every {interval} s, then classify and queue.",
+                tags=["collect", kind.value],
+                # Prefect returns a coroutine when an event loop runs in this thread; always build it now.
+                **SYNC,
+            ),
+        )
+        deployments.append(deployment)
+    return deployments
+
+
+def retrain_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """Retraining on a schedule, and a frequent check that starts it after N new labels (issue 7)."""
+    from pipelines.retrain import retrain_flow, retrain_when_due_flow
+
+    scheduled = retrain_flow.to_deployment(
+        name="retrain",
+        interval=timedelta(seconds=settings.retrain_interval_s),
+        parameters={"trigger": "schedule"},
+        description="Train a challenger on analysts' labels; promote it only if it is not worse.",
+        tags=["retrain"],
+        **SYNC,
+    )
+    on_labels = retrain_when_due_flow.to_deployment(
+        name="retrain-on-labels",
+        interval=timedelta(seconds=settings.retrain_check_interval_s),
+        description=f"Retrain once {settings.retrain_after_new_labels} new labels have arrived.",
+        tags=["retrain"],
+        **SYNC,
+    )
+    return [cast("RunnerDeployment", scheduled), cast("RunnerDeployment", on_labels)]
+
+
+def dispatch_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """The alert dispatcher (issue 6): each run polls the outbox for ``alert_dispatch_run_s``."""
+    from pipelines.dispatch import dispatch_flow
+
+    interval = max(5, int(settings.alert_dispatch_run_s) + 5)
+    deployment = dispatch_flow.to_deployment(
+        name="dispatch-alerts",
+        interval=timedelta(seconds=interval),
+        description="Deliver due alerts (e-mail, webhooks, Apprise) with retries and back-off.",
+        tags=["alerts"],
+        **SYNC,
+    )
+    return [cast("RunnerDeployment", deployment)]
+
+
+def purge_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """Retention (issue 8): erase what the policy says has expired, keeping daily counts."""
+    from pipelines.purge import purge_flow
+
+    deployment = purge_flow.to_deployment(
+        name="purge",
+        interval=timedelta(seconds=settings.purge_interval_s),
+        description="Apply the retention policy (docs/data-protection.md); aggregate counts are kept.",
+        tags=["retention"],
+        **SYNC,
+    )
+    return [cast("RunnerDeployment", deployment)]
+
+
+def review_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """Queue priorities (issue 5): let faded surges sink in the review queue."""
+    from pipelines.review import refresh_priorities_flow
+
+    deployment = refresh_priorities_flow.to_deployment(
+        name="refresh-queue-priorities",
+        interval=timedelta(seconds=settings.queue_refresh_interval_s),
+        description="Recompute the surge bonus of queued items; surges fade after a few hours.",
+        tags=["review"],
+        **SYNC,
+    )
+    return [cast("RunnerDeployment", deployment)]
+
+
+def build_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """Every scheduled deployment of threatwatch."""
+    return [
+        *collect_deployments(settings),
+        *retrain_deployments(settings),
+        *dispatch_deployments(settings),
+        *purge_deployments(settings),
+        *review_deployments(settings),
+    ]
+
+
+def serve_deployments(settings: Settings | None = None) -> None:
+    """Serve every deployment in this process until interrupted (blocks)."""
+    from prefect import serve
+
+    serve(*build_deployments(settings or get_settings()), print_starting_message=True)
+
+
+if __name__ == "__main__":
+    serve_deployments()

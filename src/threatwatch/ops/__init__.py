@@ -1,0 +1,1 @@
+"""Running threatwatch for real: logs, health, metrics, retention, subject export, backups."""

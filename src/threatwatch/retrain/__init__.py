@@ -1,0 +1,1 @@
+"""Retraining on analysts' labels: label store, champion/challenger runs, registry, active learning."""

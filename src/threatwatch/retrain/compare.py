@@ -1,0 +1,194 @@
+"""Champion against challenger on the same examples, the promotion rule, and the comparison card."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from threatwatch.classify.base import Classifier
+from threatwatch.classify.card import evaluate_on
+from threatwatch.classify.data import Example
+from threatwatch.classify.evaluate import Evaluation, format_evaluation
+from threatwatch.classify.plots import expected_calibration_error, write_card_plots
+
+COMPARISON_FILE = "COMPARISON.md"
+COMPARISON_METRICS_FILE = "comparison.json"
+COMPARISON_DIR = "comparison"
+TEST = "fixed test split"
+WINDOW = "recent analyst labels"
+
+
+@dataclass(frozen=True)
+class Side:
+    evaluation: Evaluation
+    probabilities: npt.NDArray[np.float64]
+    predicted: list[str]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Both models on one set of examples."""
+
+    name: str
+    examples: list[Example]
+    champion: Side
+    challenger: Side
+
+    @property
+    def n(self) -> int:
+        return len(self.examples)
+
+    def ece(self, side: Side) -> float | None:
+        if not self.examples:
+            return None
+        return expected_calibration_error(side.probabilities, [e.label.value for e in self.examples])
+
+    def summary(self) -> dict[str, Any]:
+        def one(side: Side) -> dict[str, Any]:
+            return {**side.evaluation.to_json(), "expected_calibration_error": self.ece(side)}
+
+        return {"n": self.n, "champion": one(self.champion), "challenger": one(self.challenger)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promote: bool
+    reason: str
+
+
+def compare(
+    name: str, champion: Classifier, challenger: Classifier, examples: Sequence[Example]
+) -> Comparison:
+    def side(model: Classifier) -> Side:
+        evaluation, probabilities, predicted = evaluate_on(model, examples)
+        return Side(evaluation, probabilities, predicted)
+
+    return Comparison(name, list(examples), side(champion), side(challenger))
+
+
+def promotion_verdict(
+    comparisons: Sequence[Comparison], *, f1_margin: float, recall_tolerance: float = 0.0
+) -> Verdict:
+    """Promote only if, on every evaluation with examples, flagged recall does not drop (by more than
+    ``recall_tolerance``, 0 by default) and flagged F1 does not fall by more than ``f1_margin``.
+
+    The fixed test split must have examples; an empty analyst window (no labels yet) is noted, not failed.
+    """
+    problems: list[str] = []
+    notes: list[str] = []
+    for c in comparisons:
+        if c.n == 0:
+            if c.name == TEST:
+                problems.append(f"{c.name}: no examples to evaluate on")
+            else:
+                notes.append(f"{c.name}: no examples, not checked")
+            continue
+        old, new = c.champion.evaluation, c.challenger.evaluation
+        if new.flagged_recall < old.flagged_recall - recall_tolerance:
+            problems.append(
+                f"{c.name}: flagged recall dropped {old.flagged_recall:.3f} -> {new.flagged_recall:.3f}"
+            )
+        if new.flagged_f1 < old.flagged_f1 - f1_margin:
+            problems.append(
+                f"{c.name}: flagged F1 fell {old.flagged_f1:.3f} -> {new.flagged_f1:.3f} "
+                f"(more than the margin {f1_margin:.3f})"
+            )
+        else:
+            notes.append(
+                f"{c.name} (n={c.n}): flagged recall {old.flagged_recall:.3f} -> {new.flagged_recall:.3f}, "
+                f"F1 {old.flagged_f1:.3f} -> {new.flagged_f1:.3f}"
+            )
+    if problems:
+        return Verdict(False, "; ".join(problems))
+    return Verdict(True, "; ".join(notes))
+
+
+def _delta_table(comparisons: Sequence[Comparison]) -> str:
+    rows = [
+        "| evaluation | n | metric | champion | challenger | change |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in comparisons:
+        if not c.n:
+            rows.append(f"| {c.name} | 0 | - | - | - | - |")
+            continue
+        old, new = c.champion.evaluation, c.challenger.evaluation
+        pairs: list[tuple[str, float | None, float | None]] = [
+            ("flagged recall", old.flagged_recall, new.flagged_recall),
+            ("flagged precision", old.flagged_precision, new.flagged_precision),
+            ("flagged F1", old.flagged_f1, new.flagged_f1),
+            ("macro F1", old.macro_f1, new.macro_f1),
+            ("calibration error (ECE)", c.ece(c.champion), c.ece(c.challenger)),
+        ]
+        pairs += [
+            (f"{label} F1", old.per_label[label]["f1"], new.per_label[label]["f1"]) for label in old.per_label
+        ]
+        for metric, a, b in pairs:
+            change = f"{b - a:+.3f}" if a is not None and b is not None else "-"
+            rows.append(f"| {c.name} | {c.n} | {metric} | {a:.3f} | {b:.3f} | {change} |")
+    return "\n".join(rows)
+
+
+def write_comparison_card(
+    directory: Path,
+    comparisons: Sequence[Comparison],
+    verdict: Verdict,
+    *,
+    champion: str,
+    challenger: str,
+    data_counts: dict[str, int],
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """``COMPARISON.md`` and ``comparison.json`` in the challenger's directory, figures (PR curves,
+    confusion matrix, reliability) per evaluation and model under ``comparison/``; returns the markdown."""
+    sections = []
+    for index, c in enumerate(comparisons):
+        if not c.n:
+            sections.append(f"## {c.name}\n\nNo examples.\n")
+            continue
+        gold = [e.label.value for e in c.examples]
+        parts = [f"## {c.name} (n={c.n})\n"]
+        for role, model_name, side in (
+            ("champion", champion, c.champion),
+            ("challenger", challenger, c.challenger),
+        ):
+            folder = directory / COMPARISON_DIR / f"{index}-{role}"
+            folder.mkdir(parents=True, exist_ok=True)
+            figures = write_card_plots(
+                folder, side.probabilities, gold, side.predicted, title=f"{role}: {c.name}"
+            )
+            links = " ".join(f"![{f}]({COMPARISON_DIR}/{index}-{role}/{f})" for f in figures)
+            parts.append(
+                f"### {role}: `{model_name}`\n```\n{format_evaluation(side.evaluation)}\n```\n{links}\n"
+            )
+        sections.append("\n".join(parts))
+    decision = "PROMOTED" if verdict.promote else "REJECTED"
+    markdown = f"""# Champion vs challenger: {decision}
+
+- champion (live before this run): `{champion}`
+- challenger: `{challenger}`
+- verdict: **{decision}**: {verdict.reason}
+- data: `{json.dumps(data_counts)}`
+
+{_delta_table(comparisons)}
+
+{chr(10).join(sections)}
+"""
+    (directory / COMPARISON_FILE).write_text(markdown)
+    payload = {
+        "champion": champion,
+        "challenger": challenger,
+        "promote": verdict.promote,
+        "reason": verdict.reason,
+        "data": data_counts,
+        "evaluations": {c.name: c.summary() for c in comparisons},
+        **(extra or {}),
+    }
+    (directory / COMPARISON_METRICS_FILE).write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    return markdown

@@ -1,0 +1,267 @@
+"""Analyst pages: the queue, one item, and the actions on it (forms that post and redirect back).
+
+Service errors (ItemNotFound, ClaimConflict, DecisionError) are not caught here: the app's handler
+rolls the transaction back and shows them as a message on the page the form came from (``?next=``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from threatwatch import audit
+from threatwatch.db.models import Official, Source
+from threatwatch.domain import FLAGGED_LABELS, LABELS, ReviewStatus, Urgency
+from threatwatch.review.claims import claim_item, claim_next, release_item
+from threatwatch.review.decisions import bulk_dismiss, decide_item, escalate_item, undo_decision
+from threatwatch.review.detail import get_item
+from threatwatch.review.evidence import build_evidence_pack
+from threatwatch.review.queue import list_queue, queue_counts
+from threatwatch.web.common import (
+    NowDep,
+    ensure_item_visible,
+    evidence_response,
+    external_link,
+    safe_next,
+    thread_context,
+)
+from threatwatch.web.deps import AnalystUser, EvidenceUser, ItemReader, QueueUser, SessionDep
+from threatwatch.web.i18n import translator
+from threatwatch.web.rendering import flash, render
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+LABEL_VALUES = [label.value for label in LABELS]
+FLAGGED_VALUES = [label.value for label in LABELS if label in FLAGGED_LABELS]
+
+
+# The filter lists change rarely and cost two queries per queue view: kept per database for a while.
+FILTER_OPTIONS_TTL_S = 30.0
+_filter_cache: dict[str, tuple[float, dict[str, list[NamedRef]]]] = {}
+
+
+@dataclass(frozen=True)
+class NamedRef:
+    id: int
+    name: str
+
+
+def _filter_options(session: Session) -> dict[str, list[NamedRef]]:
+    key = str(session.get_bind().engine.url)
+    cached = _filter_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < FILTER_OPTIONS_TTL_S:
+        return cached[1]
+    options = {
+        "officials": [
+            NamedRef(i, n)
+            for i, n in session.execute(select(Official.id, Official.name).order_by(Official.name))
+        ],
+        "sources": [
+            NamedRef(i, n) for i, n in session.execute(select(Source.id, Source.name).order_by(Source.name))
+        ],
+    }
+    _filter_cache[key] = (time.monotonic(), options)
+    return options
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value if value else None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+@router.get("/queue")
+def queue_page(
+    request: Request,
+    session: SessionDep,
+    user: QueueUser,
+    official_id: Annotated[str | None, Query()] = None,
+    label: Annotated[str | None, Query()] = None,
+    source_id: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    filters: dict[str, Any] = {
+        "official_id": _int_or_none(official_id),
+        "label": label if label in LABEL_VALUES else None,
+        "source_id": _int_or_none(source_id),
+        "status": status if status in [s.value for s in ReviewStatus] else None,
+    }
+    entries = list_queue(
+        session,
+        limit=PAGE_SIZE + 1,
+        offset=offset,
+        official_id=filters["official_id"],
+        label=filters["label"],
+        source_id=filters["source_id"],
+        status=filters["status"],
+    )
+    more = len(entries) > PAGE_SIZE
+    entries = entries[:PAGE_SIZE]
+    audit.record(
+        session, actor=user.username, action="view_queue", details={"items": [e.id for e in entries]}
+    )
+    return render(
+        request,
+        "queue.html",
+        {
+            "entries": entries,
+            "counts": queue_counts(session),
+            "filters": filters,
+            **_filter_options(session),
+            "labels": LABEL_VALUES,
+            "statuses": [s.value for s in ReviewStatus],
+            "offset": offset,
+            "more": more,
+            "prev_url": str(request.url.include_query_params(offset=max(offset - PAGE_SIZE, 0))),
+            "next_url": str(request.url.include_query_params(offset=offset + PAGE_SIZE)),
+        },
+        user=user,
+    )
+
+
+@router.post("/queue/claim-next")
+def claim_next_action(
+    request: Request,
+    session: SessionDep,
+    user: AnalystUser,
+    now: NowDep,
+    official_id: Annotated[str | None, Form()] = None,
+    label: Annotated[str | None, Form()] = None,
+) -> Response:
+    item = claim_next(
+        session,
+        user=user,
+        now=now,
+        official_id=_int_or_none(official_id),
+        label=label if label in LABEL_VALUES else None,
+    )
+    if item is None:
+        flash(request, "info", "queue.nothing_to_claim")
+        return _see_other("/queue")
+    return _see_other(f"/items/{item.id}")
+
+
+@router.post("/queue/bulk-dismiss")
+def bulk_dismiss_action(
+    request: Request,
+    session: SessionDep,
+    user: AnalystUser,
+    now: NowDep,
+    item_ids: Annotated[list[int] | None, Form()] = None,
+    note: Annotated[str | None, Form()] = None,
+) -> Response:
+    count = bulk_dismiss(session, item_ids=item_ids or [], user=user, now=now, note=_blank_to_none(note))
+    flash(request, "ok", "queue.dismissed", count=count)
+    return _see_other("/queue")
+
+
+@router.get("/items/{item_id}")
+def item_page(request: Request, session: SessionDep, user: ItemReader, now: NowDep, item_id: int) -> Response:
+    ensure_item_visible(session, user=user, item_id=item_id)
+    item = get_item(session, item_id=item_id, viewer=user, now=now)
+    return render(
+        request,
+        "item.html",
+        {
+            "item": item,
+            "safe_link": external_link(item.url),
+            "thread": thread_context(session, post_id=item.post_id),
+            "labels": LABEL_VALUES,
+            "flagged_labels": FLAGGED_VALUES,
+            "urgencies": [u.value for u in Urgency],
+        },
+        user=user,
+    )
+
+
+@router.post("/items/{item_id}/claim")
+def claim_action(
+    request: Request, session: SessionDep, user: AnalystUser, now: NowDep, item_id: int
+) -> Response:
+    claim_item(session, item_id=item_id, user=user, now=now)
+    flash(request, "ok", "item.claimed", id=item_id)
+    return _see_other(f"/items/{item_id}")
+
+
+@router.post("/items/{item_id}/release")
+def release_action(
+    request: Request, session: SessionDep, user: AnalystUser, now: NowDep, item_id: int
+) -> Response:
+    release_item(session, item_id=item_id, user=user, now=now)
+    flash(request, "ok", "item.released", id=item_id)
+    return _see_other("/queue")
+
+
+@router.post("/items/{item_id}/decide")
+def decide_action(
+    request: Request,
+    session: SessionDep,
+    user: AnalystUser,
+    now: NowDep,
+    item_id: int,
+    label: Annotated[str, Form()],
+    note: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Query()] = None,
+) -> Response:
+    """Decided from the item page (back to it) or with a key on the queue page (``?next=/queue...``)."""
+    decision = decide_item(
+        session, item_id=item_id, user=user, label=label, note=_blank_to_none(note), now=now
+    )
+    flash(request, "ok", "item.decided", id=item_id, label=translator(request)(f"label.{decision.label}"))
+    return _see_other(safe_next(next, f"/items/{item_id}"))
+
+
+@router.post("/items/{item_id}/escalate")
+def escalate_action(
+    request: Request,
+    session: SessionDep,
+    user: AnalystUser,
+    now: NowDep,
+    item_id: int,
+    urgency: Annotated[str, Form()],
+    label: Annotated[str | None, Form()] = None,
+    note: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Escalation needs a decision; an undecided item is decided with ``label`` in the same transaction."""
+    if label:
+        decide_item(session, item_id=item_id, user=user, label=label, now=now)
+    escalate_item(session, item_id=item_id, user=user, urgency=urgency, note=_blank_to_none(note), now=now)
+    flash(request, "ok", "item.escalated", id=item_id)
+    return _see_other(f"/items/{item_id}")
+
+
+@router.post("/decisions/{decision_id}/undo")
+def undo_action(
+    request: Request,
+    session: SessionDep,
+    user: AnalystUser,
+    now: NowDep,
+    decision_id: int,
+    next: Annotated[str | None, Query()] = None,
+) -> Response:
+    undo_decision(session, decision_id=decision_id, user=user, now=now)
+    flash(request, "ok", "item.undone")
+    return _see_other(safe_next(next, "/queue"))
+
+
+@router.get("/items/{item_id}/evidence.{fmt}")
+def item_evidence(
+    session: SessionDep, user: EvidenceUser, now: NowDep, item_id: int, fmt: Literal["json", "html"]
+) -> Response:
+    ensure_item_visible(session, user=user, item_id=item_id)
+    pack = build_evidence_pack(session, actor=user, item_ids=[item_id], now=now)
+    return evidence_response(pack, fmt)

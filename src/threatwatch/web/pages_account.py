@@ -1,0 +1,153 @@
+"""Logging in and out, one's own account and API tokens, and the users admin page.
+
+Every login attempt, good or bad, is audited through ``accounts.record_login``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import RedirectResponse, Response
+
+from threatwatch import accounts, audit
+from threatwatch.db.models import ApiToken, User
+from threatwatch.domain import Role
+from threatwatch.web.access import home_path
+from threatwatch.web.common import safe_next
+from threatwatch.web.deps import AccountUser, AdminUser, OptionalUser, Public, SessionDep, start_login
+from threatwatch.web.rendering import flash, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/", dependencies=[Public])
+def home(user: OptionalUser) -> Response:
+    return _see_other(home_path(user.role) if user is not None else "/login")
+
+
+@router.get("/login", dependencies=[Public])
+def login_page(request: Request, user: OptionalUser, next: Annotated[str | None, Query()] = None) -> Response:
+    if user is not None:
+        return _see_other(safe_next(next, home_path(user.role)))
+    return render(request, "login.html", {"next": safe_next(next, ""), "username": "", "error": None})
+
+
+@router.post("/login", dependencies=[Public])
+def login_action(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=2000)],
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    remote = request.client.host if request.client else None
+    user = accounts.authenticate(session, username=username, password=password)
+    accounts.record_login(session, user=user, success=user is not None, remote=remote, username=username)
+    if user is None:
+        context = {"next": safe_next(next, ""), "username": username, "error": "login.failed"}
+        return render(request, "login.html", context, status_code=status.HTTP_401_UNAUTHORIZED)
+    start_login(request, user)
+    return _see_other(safe_next(next, home_path(user.role)))
+
+
+@router.post("/logout", dependencies=[Public])
+def logout_action(request: Request) -> Response:
+    request.session.clear()
+    flash(request, "ok", "login.logged_out")
+    return _see_other("/login")
+
+
+def _account_page(
+    request: Request, session: SessionDep, user: User, new_token: str | None = None
+) -> Response:
+    tokens = accounts.list_api_tokens(session, user=user)
+    return render(request, "account.html", {"tokens": tokens, "new_token": new_token}, user=user)
+
+
+@router.get("/account")
+def account_page(request: Request, session: SessionDep, user: AccountUser) -> Response:
+    return _account_page(request, session, user)
+
+
+@router.post("/account/tokens")
+def create_token_action(
+    request: Request, session: SessionDep, user: AccountUser, name: Annotated[str, Form()]
+) -> Response:
+    """Rendered directly (not redirected): the plaintext token must never travel in a cookie."""
+    token = accounts.create_api_token(session, user=user, name=name)
+    audit.record(session, actor=user.username, action="create_api_token", details={"name": name})
+    return _account_page(request, session, user, new_token=token)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token_action(request: Request, session: SessionDep, user: AccountUser, token_id: int) -> Response:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such token of yours")
+    accounts.revoke_api_token(session, token_id=token_id)
+    audit.record(
+        session, actor=user.username, action="revoke_api_token", object_type="api_token", object_id=token_id
+    )
+    flash(request, "ok", "account.token_revoked")
+    return _see_other("/account")
+
+
+@router.get("/users")
+def users_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
+    context = {
+        "users": accounts.list_users(session),
+        "roles": [r.value for r in Role],
+        "min_password": accounts.MIN_PASSWORD_LENGTH,
+    }
+    return render(request, "users.html", context, user=user)
+
+
+@router.post("/users")
+def create_user_action(
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    username: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    display_name: Annotated[str | None, Form()] = None,
+) -> Response:
+    created = accounts.create_user(
+        session, username=username, password=password, role=role, display_name=display_name or None
+    )
+    audit.record(
+        session,
+        actor=user.username,
+        action="create_user",
+        object_type="user",
+        object_id=created.id,
+        details={"username": created.username, "role": created.role},
+    )
+    flash(request, "ok", "users.added", name=created.username)
+    return _see_other("/users")
+
+
+@router.post("/users/{user_id}/active")
+def set_active_action(
+    request: Request, session: SessionDep, user: AdminUser, user_id: int, active: Annotated[str, Form()]
+) -> Response:
+    target = session.get(User, user_id)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id}")
+    if target.id == user.id:
+        raise HTTPException(status.HTTP_409_CONFLICT, "you cannot deactivate yourself")
+    accounts.set_active(session, user=target, active=active == "true")
+    audit.record(
+        session,
+        actor=user.username,
+        action="activate_user" if target.active else "deactivate_user",
+        object_type="user",
+        object_id=target.id,
+    )
+    flash(request, "ok", "users.changed", name=target.username)
+    return _see_other("/users")

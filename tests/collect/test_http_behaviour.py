@@ -1,0 +1,51 @@
+"""HTTP behaviour of a round over many sources: per-host limits, Retry-After, back-off, User-Agent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from threatwatch.collect.sources import add_source
+from threatwatch.config import Settings
+from threatwatch.db.models import Source
+from threatwatch.db.types import utcnow
+
+from ..loopback import LoopbackServer, Route
+from .helpers import run_round
+
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+
+
+def test_sources_are_fetched_concurrently_but_never_more_than_the_host_limit(
+    session: Session, settings: Settings, loopback: LoopbackServer
+) -> None:
+    for i in range(6):
+        loopback.routes[f"/f{i}.xml"] = Route(body=FEED, delay_s=1.0)  # long enough to overlap under load
+        add_source(session, url=loopback.url(f"/f{i}.xml"), poll_interval_s=60)
+    session.commit()
+    settings = settings.model_copy(update={"per_host_concurrency": 2, "fetch_workers": 6})
+    reports = run_round(settings)
+    assert len(reports) == 6 and all(r.ok for r in reports.values())
+    assert loopback.max_in_flight == 2  # concurrent, and bounded per host
+
+
+def test_retry_after_sets_the_next_poll_and_user_agent_is_clear(
+    session: Session, settings: Settings, loopback: LoopbackServer
+) -> None:
+    loopback.routes["/busy.xml"] = Route(status=429, headers={"Retry-After": "900"})
+    loopback.routes["/down.xml"] = Route(status=503)
+    busy = add_source(session, url=loopback.url("/busy.xml"), poll_interval_s=60)
+    down = add_source(session, url=loopback.url("/down.xml"), poll_interval_s=60)
+    session.commit()
+    before = utcnow()
+    run_round(settings)
+    session.expire_all()
+    busy_row, down_row = session.get(Source, busy.id), session.get(Source, down.id)
+    assert busy_row is not None and down_row is not None
+    assert busy_row.next_poll_at is not None and down_row.next_poll_at is not None
+    assert busy_row.next_poll_at - before >= timedelta(seconds=900)
+    assert timedelta(seconds=60) <= down_row.next_poll_at - before < timedelta(seconds=70)
+    assert "HTTP 429" in (busy_row.last_error or "")
+    assert loopback.request_headers["/busy.xml"]["User-Agent"] == settings.user_agent
+    assert run_round(settings, force=False) == {}  # neither is due yet

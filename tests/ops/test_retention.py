@@ -1,0 +1,243 @@
+"""Retention on SQLite and PostgreSQL: exactly what the policy names is erased, counts survive."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from threatwatch.db.models import (
+    AuditEvent,
+    Classification,
+    DailyCount,
+    Decision,
+    Escalation,
+    Post,
+    RedactedPost,
+    ReviewItem,
+)
+from threatwatch.ops.retention import RetentionPolicy, erase_author, purge
+
+from . import rows
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+POLICY = RetentionPolicy(not_flagged_post_days=30, dismissed_days=90, closed_days=365, audit_days=180)
+
+
+def _days_ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def _erased(session: Session, post: Post) -> bool:
+    session.refresh(post)
+    return post.text == "" and post.author is None and post.url is None
+
+
+def _world(session: Session) -> dict[str, Post]:
+    feed = rows.source(session)
+    anna = rows.official(session)
+    other = rows.official(session, "Bram Bakker")
+    posts = {
+        # not flagged: erased after 30 days, kept before
+        "old_none": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="old-none",
+            collected_at=_days_ago(31),
+            official_ids=(anna.id,),
+        ),
+        "old_none_two_officials": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="old-none-2",
+            collected_at=_days_ago(31),
+            official_ids=(anna.id, other.id),
+        ),
+        "young_none": rows.post(
+            session, source_id=feed.id, external_id="young-none", collected_at=_days_ago(29)
+        ),
+        "unclassified": rows.post(
+            session, source_id=feed.id, external_id="pending", collected_at=_days_ago(100), label=None
+        ),
+        # dismissed: 90 days after dismissal, not after collection
+        "old_dismissed": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="dismissed-old",
+            collected_at=_days_ago(200),
+            label="abuse",
+            status="dismissed",
+            decided_at=_days_ago(91),
+            note="niet bedreigend, schreef analist",
+            official_ids=(anna.id,),
+        ),
+        "recently_dismissed": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="dismissed-new",
+            collected_at=_days_ago(200),
+            label="abuse",
+            status="dismissed",
+            decided_at=_days_ago(89),
+        ),
+        # escalated, open and claimed: kept whatever their age
+        "escalated": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="escalated",
+            collected_at=_days_ago(1000),
+            label="threat",
+            status="escalated",
+            decided_at=_days_ago(1000),
+        ),
+        "open": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="open",
+            collected_at=_days_ago(1000),
+            label="threat",
+            status="open",
+        ),
+        # decided: kept for a year after the decision
+        "old_decided": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="decided-old",
+            collected_at=_days_ago(400),
+            label="coercion",
+            status="decided",
+            decided_at=_days_ago(366),
+        ),
+        "young_decided": rows.post(
+            session,
+            source_id=feed.id,
+            external_id="decided-young",
+            collected_at=_days_ago(400),
+            label="coercion",
+            status="decided",
+            decided_at=_days_ago(364),
+        ),
+    }
+    session.add_all(
+        [
+            AuditEvent(at=_days_ago(181), actor="a", action="view_queue", details={}),
+            AuditEvent(at=_days_ago(179), actor="a", action="view_queue", details={}),
+        ]
+    )
+    session.flush()
+    return posts
+
+
+def _escalate(session: Session, post: Post, note: str) -> Escalation:
+    item_id = session.scalar(select(ReviewItem.id).where(ReviewItem.post_id == post.id))
+    assert item_id is not None
+    escalation = Escalation(review_item_id=item_id, urgency="high", note=note, created_at=NOW)
+    session.add(escalation)
+    session.flush()
+    return escalation
+
+
+def test_purge_erases_exactly_what_policy_says(session: Session) -> None:
+    posts = _world(session)
+    closed_escalation = _escalate(session, posts["old_decided"], "bel de burgemeester")
+    live_escalation = _escalate(session, posts["escalated"], "politie ingelicht")
+    report = purge(session, policy=POLICY, now=NOW)
+    session.commit()
+
+    erased = {name for name, post in posts.items() if _erased(session, post)}
+    assert erased == {"old_none", "old_none_two_officials", "old_dismissed", "old_decided"}
+    assert (report.not_flagged_posts, report.dismissed_items, report.closed_items, report.audit_events) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    # The words a classification cited and an analyst's note are personal content too.
+    explanation = session.scalar(
+        select(Classification.explanation).where(Classification.post_id == posts["old_none"].id)
+    )
+    assert explanation == []
+    assert session.scalars(select(Decision.note)).all() == [None]
+    session.refresh(closed_escalation)
+    session.refresh(live_escalation)
+    assert (closed_escalation.note, live_escalation.note) == (None, "politie ingelicht")
+    # Rows stay as tombstones so a feed still listing them cannot bring them back.
+    assert session.scalar(select(func.count()).select_from(Post)) == len(posts)
+    reasons = dict(session.execute(select(RedactedPost.post_id, RedactedPost.reason)).all())
+    assert reasons == {
+        posts["old_none"].id: "not_flagged",
+        posts["old_none_two_officials"].id: "not_flagged",
+        posts["old_dismissed"].id: "dismissed",
+        posts["old_decided"].id: "closed",
+    }
+    # Only the young audit event and the purge's own record remain.
+    actions = sorted(session.scalars(select(AuditEvent.action)).all())
+    assert actions == ["purge", "view_queue"]
+
+
+def test_purge_keeps_aggregate_counts_once(session: Session) -> None:
+    posts = _world(session)
+    anna_id = posts["old_none"].mentions[0].official_id
+    purge(session, policy=POLICY, now=NOW)
+    # A second run finds nothing new and must not count twice.
+    again = purge(session, policy=POLICY, now=NOW + timedelta(hours=1))
+    session.commit()
+    assert (again.not_flagged_posts, again.dismissed_items, again.closed_items) == (0, 0, 0)
+
+    counts = {
+        (c.day, c.official_id, c.label, c.outcome): c.posts for c in session.scalars(select(DailyCount)).all()
+    }
+    old_none_day = _days_ago(31).date()
+    other_id = next(
+        m.official_id for m in posts["old_none_two_officials"].mentions if m.official_id != anna_id
+    )
+    assert counts == {
+        (old_none_day, anna_id, "none", "not_flagged"): 2,
+        (old_none_day, other_id, "none", "not_flagged"): 1,
+        (_days_ago(200).date(), anna_id, "abuse", "dismissed"): 1,
+        (_days_ago(400).date(), 0, "coercion", "decided"): 1,
+    }
+    assert all(isinstance(day, date) for day, *_ in counts)
+
+
+def test_dry_run_changes_nothing(session: Session) -> None:
+    posts = _world(session)
+    report = purge(session, policy=POLICY, now=NOW, dry_run=True)
+    session.commit()
+    assert report.dry_run and report.total == 5
+    assert not any(_erased(session, post) for post in posts.values())
+    assert session.scalar(select(func.count()).select_from(DailyCount)) == 0
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == 2
+
+
+def test_erasure_of_an_author_spares_items_still_in_review(session: Session) -> None:
+    feed = rows.source(session)
+    mine = [
+        rows.post(session, source_id=feed.id, external_id="a1", collected_at=_days_ago(1), author="troll@x"),
+        rows.post(
+            session,
+            source_id=feed.id,
+            external_id="a2",
+            collected_at=_days_ago(1),
+            author="troll@x",
+            label="threat",
+            status="escalated",
+        ),
+    ]
+    someone_else = rows.post(
+        session, source_id=feed.id, external_id="b1", collected_at=_days_ago(1), author="b"
+    )
+
+    report = erase_author(session, author="troll@x", actor="admin", now=NOW)
+    assert (report.erased, report.kept_active) == (1, 1)
+    assert _erased(session, mine[0]) and not _erased(session, mine[1])
+    assert not _erased(session, someone_else)
+
+    forced = erase_author(session, author="troll@x", actor="admin", now=NOW, include_active=True)
+    session.commit()
+    assert (forced.erased, forced.kept_active) == (1, 0)
+    assert _erased(session, mine[1])
+    audit_rows = session.scalars(select(AuditEvent).where(AuditEvent.action == "erase_subject")).all()
+    assert len(audit_rows) == 2
+    assert all("troll" not in str(row.details) for row in audit_rows)
