@@ -160,6 +160,9 @@ def test_support_sees_only_escalated_items(session: Session, client_as: ClientAs
     session.commit()
     pack = support.get(f"/api/v1/officials/{official.id}/evidence").json()
     assert [i["review_item_id"] for i in pack["items"]] == [item.item_id] != [other.item_id]
+    # Nor does the item's API view leak the other, non-escalated post as "related".
+    assert support.get(f"/api/v1/items/{item.item_id}").json()["related"] == []
+    assert analyst.get(f"/api/v1/items/{item.item_id}").json()["related"] != []
 
 
 def test_api_tokens_authenticate_scripts(app: FastAPI, session: Session, client_as: ClientAs) -> None:

@@ -39,8 +39,11 @@ def post_words(text: str) -> list[str]:
 
 def content_hash(text: str, words: list[str] | None = None) -> str:
     """Hash of the folded words without links, so the same message with other spacing, accents or
-    tracking links hashes the same."""
-    return hashlib.sha256(" ".join(post_words(text) if words is None else words).encode("utf-8")).hexdigest()
+    tracking links hashes the same. A message without words (only links or emoji) hashes its whole text,
+    so two different link-only posts are never taken for one another."""
+    words = post_words(text) if words is None else words
+    basis = " ".join(words) if words else "raw:" + " ".join(text.split())
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
 @dataclass

@@ -7,6 +7,7 @@ session works too, with the CSRF token in ``X-CSRF-Token`` for unsafe methods. E
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
@@ -21,7 +22,7 @@ from threatwatch.review.detail import get_item, official_timeline
 from threatwatch.review.errors import DecisionError, ItemNotFound
 from threatwatch.review.evidence import build_evidence_pack
 from threatwatch.review.queue import list_queue, queue_counts
-from threatwatch.web.access import ROLE_PERMISSIONS, role_of
+from threatwatch.web.access import ROLE_PERMISSIONS, Permission, can, role_of
 from threatwatch.web.common import (
     NowDep,
     ensure_item_visible,
@@ -138,7 +139,11 @@ def bulk_dismiss_items(
 @router.get("/items/{item_id}")
 def item(session: SessionDep, user: ItemReader, now: NowDep, item_id: int) -> ItemOut:
     ensure_item_visible(session, user=user, item_id=item_id)
-    return ItemOut.model_validate(get_item(session, item_id=item_id, viewer=user, now=now))
+    detail = get_item(session, item_id=item_id, viewer=user, now=now)
+    if not can(user.role, Permission.VIEW_QUEUE):
+        # Related posts are other (possibly never escalated) queue items: support sees escalations only.
+        detail = replace(detail, related=[])
+    return ItemOut.model_validate(detail)
 
 
 @router.post("/items/{item_id}/claim")
