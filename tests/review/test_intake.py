@@ -61,3 +61,23 @@ def test_intake_publishes_post_flagged_and_applies_the_surge(
     # Running again queues nothing and publishes nothing.
     assert classify_pending(session, classifier=classifier, now=NOW).queued == 0
     assert len(published_events) == len(THREATS)
+
+
+def test_intake_skips_posts_erased_by_retention(session: Session, settings: Settings) -> None:
+    """A tombstone (text erased by the purge) is never classified again, e.g. after a promotion."""
+    from threatwatch.db.models import Classification, RedactedPost
+
+    source = make_source(session)
+    kept = Post(
+        source_id=source.id, external_id="a", text=THREATS[0], collected_at=NOW, content_hash="a" * 64
+    )
+    erased = Post(source_id=source.id, external_id="b", text="", collected_at=NOW, content_hash="b" * 64)
+    session.add_all([kept, erased])
+    session.flush()
+    session.add(RedactedPost(post_id=erased.id, reason="retention", redacted_at=NOW))
+    session.flush()
+
+    classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
+    report = classify_pending(session, classifier=classifier, now=NOW)
+    assert report.classified == 1
+    assert session.scalars(select(Classification.post_id)).all() == [kept.id]

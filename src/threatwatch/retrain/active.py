@@ -12,10 +12,10 @@ import logging
 import math
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from threatwatch.db.models import Classification, ReviewItem
+from threatwatch.db.models import Classification, RedactedPost, ReviewItem
 from threatwatch.domain import ReviewStatus
 from threatwatch.retrain.labels import UNCERTAIN
 
@@ -46,7 +46,11 @@ def fill_uncertain(session: Session, *, share: float, model_version: str, now: d
     queued = select(ReviewItem.post_id)
     candidates = session.scalars(
         select(Classification)
-        .where(Classification.model_version == model_version, Classification.post_id.not_in(queued))
+        .where(
+            Classification.model_version == model_version,
+            Classification.post_id.not_in(queued),
+            ~exists().where(RedactedPost.post_id == Classification.post_id),  # erased by retention
+        )
         .order_by(Classification.id.desc())
         .limit(SCAN_LIMIT)
     ).all()

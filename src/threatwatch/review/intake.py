@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from threatwatch import events
 from threatwatch.classify.base import ClassificationResult, Classifier
-from threatwatch.db.models import Classification, Post, ReviewItem
+from threatwatch.db.models import Classification, Post, RedactedPost, ReviewItem
 from threatwatch.domain import ReviewStatus
 from threatwatch.ops.metrics import observe_classification
 from threatwatch.review.priority import priority, refresh_priorities
@@ -63,6 +63,7 @@ def classify_pending(
         select(Post)
         .where(~exists().where(Classification.post_id == Post.id, Classification.model_version == version))
         .where(classifiable_posts(languages))
+        .where(~exists().where(RedactedPost.post_id == Post.id))  # erased by retention: nothing left to read
         .order_by(Post.id)
         .limit(batch_size)
     )
