@@ -68,7 +68,10 @@ def live_url(e2e_settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it marks an asyncio loop as running in
+# the main thread, and every later synchronous API that checks for one (Prefect's run_deployment, a
+# second Playwright) would refuse to run. Closing it after each module keeps the rest of the suite clean.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
