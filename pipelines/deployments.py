@@ -18,10 +18,34 @@ from threatwatch.config import Settings, get_settings
 from threatwatch.domain import SourceKind
 
 if TYPE_CHECKING:
+    from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
 
 
 SYNC: dict[str, Any] = {"_sync": True}
+
+
+def _every(
+    flow: Flow[..., Any],
+    *,
+    name: str,
+    seconds: float,
+    description: str,
+    tags: list[str],
+    parameters: dict[str, Any] | None = None,
+) -> RunnerDeployment:
+    """A deployment of ``flow`` on a fixed interval, built now even when an event loop runs here."""
+    return cast(
+        "RunnerDeployment",
+        flow.to_deployment(
+            name=name,
+            interval=timedelta(seconds=seconds),
+            parameters=parameters,
+            description=description,
+            tags=tags,
+            **SYNC,
+        ),
+    )
 
 
 def collect_deployments(settings: Settings) -> list[RunnerDeployment]:
@@ -30,19 +54,16 @@ def collect_deployments(settings: Settings) -> list[RunnerDeployment]:
     deployments: list[RunnerDeployment] = []
     for kind in SourceKind:
         interval = settings.schedule_intervals_s.get(kind.value, settings.default_poll_interval_s)
-        deployment = cast(
-            "RunnerDeployment",
-            collect_flow.to_deployment(
+        deployments.append(
+            _every(
+                collect_flow,
                 name=f"collect-{kind.value}",
-                interval=timedelta(seconds=interval),
+                seconds=interval,
                 parameters={"kinds": [kind.value]},
                 description=f"Poll due {kind.value} sources every {interval} s, then classify and queue.",
                 tags=["collect", kind.value],
-                # Prefect returns a coroutine when an event loop runs in this thread; always build it now.
-                **SYNC,
-            ),
+            )
         )
-        deployments.append(deployment)
     return deployments
 
 
@@ -50,65 +71,68 @@ def retrain_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Retraining on a schedule, and a frequent check that starts it after N new labels (issue 7)."""
     from pipelines.retrain import retrain_flow, retrain_when_due_flow
 
-    scheduled = retrain_flow.to_deployment(
-        name="retrain",
-        interval=timedelta(seconds=settings.retrain_interval_s),
-        parameters={"trigger": "schedule"},
-        description="Train a challenger on analysts' labels; promote it only if it is not worse.",
-        tags=["retrain"],
-        **SYNC,
-    )
-    on_labels = retrain_when_due_flow.to_deployment(
-        name="retrain-on-labels",
-        interval=timedelta(seconds=settings.retrain_check_interval_s),
-        description=f"Retrain once {settings.retrain_after_new_labels} new labels have arrived.",
-        tags=["retrain"],
-        **SYNC,
-    )
-    return [cast("RunnerDeployment", scheduled), cast("RunnerDeployment", on_labels)]
+    return [
+        _every(
+            retrain_flow,
+            name="retrain",
+            seconds=settings.retrain_interval_s,
+            parameters={"trigger": "schedule"},
+            description="Train a challenger on analysts' labels; promote it only if it is not worse.",
+            tags=["retrain"],
+        ),
+        _every(
+            retrain_when_due_flow,
+            name="retrain-on-labels",
+            seconds=settings.retrain_check_interval_s,
+            description=f"Retrain once {settings.retrain_after_new_labels} new labels have arrived.",
+            tags=["retrain"],
+        ),
+    ]
 
 
 def dispatch_deployments(settings: Settings) -> list[RunnerDeployment]:
     """The alert dispatcher (issue 6): each run polls the outbox for ``alert_dispatch_run_s``."""
     from pipelines.dispatch import dispatch_flow
 
-    interval = max(5, int(settings.alert_dispatch_run_s) + 5)
-    deployment = dispatch_flow.to_deployment(
-        name="dispatch-alerts",
-        interval=timedelta(seconds=interval),
-        description="Deliver due alerts (e-mail, webhooks, Apprise) with retries and back-off.",
-        tags=["alerts"],
-        **SYNC,
-    )
-    return [cast("RunnerDeployment", deployment)]
+    return [
+        _every(
+            dispatch_flow,
+            name="dispatch-alerts",
+            seconds=max(5, int(settings.alert_dispatch_run_s) + 5),
+            description="Deliver due alerts (e-mail, webhooks, Apprise) with retries and back-off.",
+            tags=["alerts"],
+        )
+    ]
 
 
 def purge_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Retention (issue 8): erase what the policy says has expired, keeping daily counts."""
     from pipelines.purge import purge_flow
 
-    deployment = purge_flow.to_deployment(
-        name="purge",
-        interval=timedelta(seconds=settings.purge_interval_s),
-        description="Apply the retention policy (docs/data-protection.md); aggregate counts are kept.",
-        tags=["retention"],
-        **SYNC,
-    )
-    return [cast("RunnerDeployment", deployment)]
+    return [
+        _every(
+            purge_flow,
+            name="purge",
+            seconds=settings.purge_interval_s,
+            description="Apply the retention policy (docs/data-protection.md); aggregate counts are kept.",
+            tags=["retention"],
+        )
+    ]
 
 
 def review_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Queue priorities (issue 5): let faded surges sink in the review queue."""
     from pipelines.review import refresh_priorities_flow
 
-    deployment = refresh_priorities_flow.to_deployment(
-        name="refresh-queue-priorities",
-        interval=timedelta(seconds=settings.queue_refresh_interval_s),
-        description="Recompute the surge bonus of queued items; surges fade after a few hours.",
-        tags=["review"],
-        **SYNC,
-    )
-    return [cast("RunnerDeployment", deployment)]
+    return [
+        _every(
+            refresh_priorities_flow,
+            name="refresh-queue-priorities",
+            seconds=settings.queue_refresh_interval_s,
+            description="Recompute the surge bonus of queued items; surges fade after a few hours.",
+            tags=["review"],
+        )
+    ]
 
 
 def build_deployments(settings: Settings) -> list[RunnerDeployment]:
