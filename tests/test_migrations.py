@@ -190,3 +190,49 @@ def test_upgrading_an_old_database_keeps_its_rows(empty_url: str) -> None:
     finally:
         engine.dispose()
     assert current_revision(empty_url) == _revisions()[-1]
+
+
+def test_downgrading_0003_drops_undone_decisions_not_live_ones(empty_url: str) -> None:
+    """Before 0003 every decision row is a live verdict (and a training label): an undone one must not
+    survive the loss of ``undone_at`` as if it still stood."""
+    upgrade_database(empty_url, _revisions()[0])
+    aware = make_url(empty_url).get_backend_name() != "sqlite"
+    at = datetime(2025, 3, 1, 9, 30, tzinfo=UTC if aware else None)
+    engine = _with_engine(empty_url)
+    try:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        with engine.begin() as conn:  # item 1 on post 1, decided "threat" (decision 1)
+            for name, values in _first_schema_rows(aware):
+                conn.execute(metadata.tables[name].insert().values(**values))
+    finally:
+        engine.dispose()
+    upgrade_database(empty_url, "0003")
+    engine = _with_engine(empty_url)
+    try:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        rows = [
+            ("review_items", {"id": 2, "post_id": 2, "classification_id": 2, "status": "claimed",
+                              "priority": 0.5, "assignee_id": 1, "lease_expires_at": None, "created_at": at,
+                              "updated_at": at}),
+            # item 1: an earlier verdict, taken back; item 2: decided and undone, so back in review
+            ("decisions", {"id": 2, "review_item_id": 1, "user_id": 1, "label": "none", "note": "mis",
+                           "created_at": at, "undone_at": at}),
+            ("decisions", {"id": 3, "review_item_id": 2, "user_id": 1, "label": "abuse", "note": None,
+                           "created_at": at, "undone_at": at}),
+        ]  # fmt: skip
+        with engine.begin() as conn:
+            for name, values in rows:
+                conn.execute(metadata.tables[name].insert().values(**values))
+    finally:
+        engine.dispose()
+
+    downgrade_database(empty_url, "0002")
+
+    engine = _with_engine(empty_url)
+    try:
+        read = _read(engine, {"decisions": ["id", "review_item_id", "label"], "review_items": ["id"]})
+        assert read == {"decisions": [(1, 1, "threat")], "review_items": [(1,), (2,)]}
+    finally:
+        engine.dispose()

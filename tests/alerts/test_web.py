@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -73,6 +75,58 @@ def test_support_manages_subscriptions_on_the_page(
     )
     assert removed.status_code == 200 and _count(session) == 0
     assert client.post("/subscriptions/1/delete", data={}).status_code == 403  # no CSRF token
+
+
+def _cookie_texts(set_cookies: list[str]) -> list[str]:
+    """Each Set-Cookie header, plus every base64 part of its value decoded (the session cookie is signed
+    base64 JSON: readable by anyone who holds it)."""
+    texts: list[str] = []
+    for header in set_cookies:
+        texts.append(header)
+        value = header.split(";", 1)[0].partition("=")[2].strip('"')
+        for part in value.split("."):
+            try:
+                texts.append(
+                    base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8", "replace")
+                )
+            except (ValueError, binascii.Error):
+                continue
+    return texts
+
+
+def test_webhook_secret_is_shown_in_the_answer_never_in_a_cookie(
+    session: Session,
+    officials: dict[str, Official],
+    client_as: ClientAs,  # noqa: F811
+) -> None:
+    client, csrf = client_as(Role.SUPPORT)
+    client.get("/subscriptions")
+    form = {
+        "csrf_token": csrf,
+        "name": "Steunpunt",
+        "subscriber_team": "Steunpunt",
+        "organisation": "Gemeente Noordwaarde",
+        "channel": "webhook",
+        "target": "https://hooks.noordwaarde.example/tw",
+    }
+    created = client.post("/subscriptions", data=form, follow_redirects=False)
+    [subscription] = session.scalars(select(Subscription)).all()
+    secret = subscription.webhook_secret
+    assert secret is not None and secret.startswith("whsec_")
+    # Shown once, in this very answer (no redirect, so nothing has to carry it to the next page) ...
+    assert created.status_code == 200 and secret in created.text
+    # ... and never written to a cookie, however encoded.
+    assert created.headers.get("cache-control") == "no-store"
+    assert all(
+        secret not in text and secret[len("whsec_") :] not in text
+        for text in _cookie_texts(created.headers.get_list("set-cookie"))
+    )
+    assert secret not in client.get("/subscriptions").text
+
+    # A secret the user typed in is theirs already: a plain confirmation, no secret in the page.
+    chosen = {**form, "name": "Eigen geheim", "webhook_secret": "whsec_" + "A" * 32}
+    typed = client.post("/subscriptions", data=chosen, follow_redirects=True)
+    assert typed.status_code == 200 and "Eigen geheim" in typed.text and "A" * 32 not in typed.text
 
 
 def test_api_creates_lists_and_deletes_with_roles_enforced(

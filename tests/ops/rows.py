@@ -36,6 +36,8 @@ def post(
     status: str | None = None,
     decided_at: datetime | None = None,
     note: str | None = None,
+    language: str | None = "nl",
+    duplicate_of_id: int | None = None,
 ) -> Post:
     """A post, optionally classified (``label``) and queued (``status``, last changed at ``decided_at``)."""
     row = Post(
@@ -46,8 +48,9 @@ def post(
         published_at=collected_at,
         collected_at=collected_at,
         text=text,
-        language="nl",
+        language=language,
         content_hash=external_id.rjust(64, "0"),
+        duplicate_of_id=duplicate_of_id,
     )
     row.mentions = [Mention(official_id=o, matched_on="naam") for o in official_ids]
     session.add(row)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from threatwatch.config import Settings
 from threatwatch.db.models import (
     AuditEvent,
     Classification,
@@ -209,6 +211,61 @@ def test_dry_run_changes_nothing(session: Session) -> None:
     assert not any(_erased(session, post) for post in posts.values())
     assert session.scalar(select(func.count()).select_from(DailyCount)) == 0
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == 2
+
+
+def test_posts_never_classified_are_erased_like_unflagged_ones(session: Session) -> None:
+    """Linked duplicates and posts in a language that is not classified never get a classification:
+    they must not outlive the not-flagged rule. Posts still waiting for one, and reposts of a post
+    under review (how far a threat spread), are kept."""
+    feed = rows.source(session)
+    anna = rows.official(session)
+
+    def post(external_id: str, days: float, **values: Any) -> Post:
+        return rows.post(
+            session, source_id=feed.id, external_id=external_id, collected_at=_days_ago(days), **values
+        )
+
+    unflagged = post("unflagged", 40)
+    escalated = post("escalated", 40, label="threat", status="escalated")
+    dismissed = post("dismissed", 400, label="abuse", status="dismissed", decided_at=_days_ago(91))
+    posts = {
+        "repost": post("repost", 31, label=None, duplicate_of_id=unflagged.id, official_ids=(anna.id,)),
+        "young_repost": post("young-repost", 29, label=None, duplicate_of_id=unflagged.id),
+        "english": post("english", 31, label=None, language="en"),
+        "young_english": post("young-english", 29, label=None, language="en"),
+        "flagged_unqueued": post("flagged", 31, label="threat", status=None),
+        "pending_dutch": post("pending-nl", 31, label=None),
+        "pending_unknown_language": post("pending-unknown", 31, label=None, language=None),
+        "repost_of_escalated": post("repost-escalated", 31, label=None, duplicate_of_id=escalated.id),
+        "repost_of_dismissed": post("repost-dismissed", 31, label=None, duplicate_of_id=dismissed.id),
+    }
+    # A flagged classification without its review item: still flagged, never "not flagged".
+    flagged = session.scalars(
+        select(Classification).where(Classification.post_id == posts["flagged_unqueued"].id)
+    ).one()
+    flagged.flagged = True
+    session.flush()
+
+    first = purge(session, policy=POLICY, now=NOW)
+    erased = {name for name, p in posts.items() if _erased(session, p)}
+    assert erased == {"repost", "english"}
+    assert _erased(session, unflagged) and _erased(session, dismissed) and not _erased(session, escalated)
+    assert (first.not_flagged_posts, first.dismissed_items) == (3, 1)
+    counts = {(c.official_id, c.label, c.outcome): c.posts for c in session.scalars(select(DailyCount))}
+    assert counts[(anna.id, "unclassified", "not_flagged")] == 1  # the repost, under the official it names
+    assert counts[(0, "unclassified", "not_flagged")] == 1  # the English post
+
+    # Once the post under review is erased, its reposts follow the not-flagged rule on the next run.
+    second = purge(session, policy=POLICY, now=NOW + timedelta(days=1))
+    session.commit()
+    assert second.not_flagged_posts == 1 and _erased(session, posts["repost_of_dismissed"])
+    assert not _erased(session, posts["repost_of_escalated"])
+    assert not any(_erased(session, posts[name]) for name in ("pending_dutch", "pending_unknown_language"))
+
+
+def test_policy_takes_the_classified_languages_from_settings(settings: Settings) -> None:
+    policy = RetentionPolicy.from_settings(settings.model_copy(update={"classify_languages": "nl, EN"}))
+    assert policy.classify_languages == ("en", "nl")
 
 
 def test_erasure_of_an_author_spares_items_still_in_review(session: Session) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from threatwatch.classify.data import Example, load_labelled_data
 from threatwatch.db.models import Decision, ExternalLabel
+from threatwatch.ops.retention import redact_posts
 from threatwatch.retrain.dataset import ADDED_FILE, assemble
 from threatwatch.retrain.labels import all_records, group_items
 from threatwatch.retrain.quality import agreement
@@ -43,6 +44,22 @@ def test_undone_decisions_are_not_labels(session: Session) -> None:
     assert new_labels_since_last_run(session) == 1
     assert retrain_due(session, threshold=1) == (True, 1)
     assert retrain_due(session, threshold=0) == (False, 1)  # 0 turns the trigger off
+
+
+def test_posts_erased_by_retention_are_not_labels(session: Session) -> None:
+    """An erased post has no text left: its decision must not become an empty training text (nor join
+    every other erased post into one item by their equal empty texts)."""
+    post_ids = replay_decisions(
+        session,
+        [("eerste bericht", "threat"), ("tweede bericht", "none"), ("derde bericht", "abuse")],
+        analyst_name="anna",
+        start=START,
+    )
+    redact_posts(session, post_ids=post_ids[:2], reason="closed", now=START + timedelta(days=400))
+    session.commit()
+    records = all_records(session)
+    assert [(r.key, r.text, r.label) for r in records] == [(f"post-{post_ids[2]}", "derde bericht", "abuse")]
+    assert [item.text for item in group_items(records)] == ["derde bericht"]
 
 
 def test_kappa_over_items_labelled_twice(session: Session) -> None:

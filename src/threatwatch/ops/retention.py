@@ -5,18 +5,22 @@ of decisions on it. The row itself (source, external id, content hash, timestamp
 de-identified tombstone, so a feed that still lists the message does not bring it back, and it is
 counted once into ``daily_counts`` (per day, source, official, label and review outcome) first.
 Items that are open, claimed or escalated are never touched: escalations are kept until closed.
+
+Posts that will never be classified (linked duplicates, languages not classified) count as not
+flagged; a duplicate of a post that is queued for review is kept until that post is erased, as
+evidence of how far it spread. Posts still waiting for their first classification are kept.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Table, delete, exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from threatwatch import audit
 from threatwatch.config import Settings
@@ -35,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 500
 NOT_FLAGGED = "not_flagged"
+UNCLASSIFIED = "unclassified"  # the label counted for posts that were never classified
 DISMISSED = "dismissed"
 # Terminal statuses that are not dismissals; "closed" is what an escalation becomes when it is done.
 CLOSED_STATUSES: tuple[str, ...] = ("decided", "closed")
@@ -51,6 +56,8 @@ class RetentionPolicy:
     dismissed_days: int = 90
     closed_days: int = 365
     audit_days: int = 730
+    # The languages intake classifies: an unclassified post in another one will never be classified.
+    classify_languages: tuple[str, ...] = ("nl",)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
@@ -59,6 +66,7 @@ class RetentionPolicy:
             dismissed_days=settings.retention_dismissed_days,
             closed_days=settings.retention_closed_days,
             audit_days=settings.retention_audit_days,
+            classify_languages=tuple(sorted(settings.classify_language_set)),
         )
 
 
@@ -80,25 +88,46 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + CHUNK]
 
 
-def expired_not_flagged(session: Session, *, cutoff: datetime) -> list[tuple[int, str]]:
-    """(post id, label) of classified posts never queued for review and collected before ``cutoff``."""
+def expired_not_flagged(
+    session: Session, *, cutoff: datetime, languages: Collection[str] = ("nl",)
+) -> list[tuple[int, str]]:
+    """(post id, label) of posts collected before ``cutoff``, never flagged nor queued for review.
+
+    Besides classified posts, that is posts that will never be classified (``languages`` are the ones
+    intake classifies); their label is ``unclassified``. A post still waiting for its classification
+    is not included, nor a duplicate of a post that is queued for review and not yet erased.
+    """
+    from threatwatch.collect.language import classifiable_posts
+
     latest = (
         select(Classification.post_id, func.max(Classification.id).label("classification_id"))
         .group_by(Classification.post_id)
         .subquery()
     )
+    original = aliased(Post)
+    any_classification = aliased(Classification)
     rows = session.execute(
         select(Post.id, Classification.label)
-        .join(latest, latest.c.post_id == Post.id)
-        .join(Classification, Classification.id == latest.c.classification_id)
+        .outerjoin(latest, latest.c.post_id == Post.id)
+        .outerjoin(Classification, Classification.id == latest.c.classification_id)
         .where(
             Post.collected_at < cutoff,
+            or_(latest.c.classification_id.is_not(None), ~classifiable_posts(languages)),
+            ~exists().where(any_classification.post_id == Post.id, any_classification.flagged.is_(True)),
             ~exists().where(ReviewItem.post_id == Post.id),
             ~exists().where(RedactedPost.post_id == Post.id),
+            # A repost of a post under review shows how far a threat spread: it goes with the original.
+            ~exists()
+            .where(
+                original.id == Post.duplicate_of_id,
+                exists().where(ReviewItem.post_id == original.id),
+                ~exists().where(RedactedPost.post_id == original.id),
+            )
+            .correlate(Post),
         )
         .order_by(Post.id)
     ).all()
-    return [(post_id, label) for post_id, label in rows]
+    return [(post_id, label or UNCLASSIFIED) for post_id, label in rows]
 
 
 def expired_items(
@@ -195,7 +224,11 @@ def redact_posts(session: Session, *, post_ids: Sequence[int], reason: str, now:
 def purge(session: Session, *, policy: RetentionPolicy, now: datetime, dry_run: bool = False) -> PurgeReport:
     """Apply ``policy`` as of ``now`` in the caller's transaction; ``dry_run`` only counts."""
     report = PurgeReport(dry_run=dry_run)
-    not_flagged = expired_not_flagged(session, cutoff=now - timedelta(days=policy.not_flagged_post_days))
+    not_flagged = expired_not_flagged(
+        session,
+        cutoff=now - timedelta(days=policy.not_flagged_post_days),
+        languages=policy.classify_languages,
+    )
     dismissed = expired_items(
         session, statuses=[DISMISSED], cutoff=now - timedelta(days=policy.dismissed_days)
     )
@@ -258,7 +291,7 @@ def erase_author(
         if status in ACTIVE_STATUSES and not include_active:
             report.kept_active += 1
         else:
-            chosen.append((post_id, label or "unclassified", status or NOT_FLAGGED))
+            chosen.append((post_id, label or UNCLASSIFIED, status or NOT_FLAGGED))
     _count_into_daily(session, posts=chosen)
     redact_posts(session, post_ids=[post_id for post_id, _, _ in chosen], reason="erasure", now=now)
     report.erased = len(chosen)

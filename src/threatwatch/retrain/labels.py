@@ -11,10 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from threatwatch.db.models import Decision, ExternalLabel, Post, ReviewItem, User
+from threatwatch.db.models import Decision, ExternalLabel, Post, RedactedPost, ReviewItem, User
 from threatwatch.watchlist.names import fold
 
 ANALYST = "analyst"
@@ -69,13 +69,19 @@ def text_key(text: str) -> str:
 
 
 def analyst_records(session: Session) -> list[LabelRecord]:
-    """Live decisions (undone ones skipped) on review items, with the post's text and who decided."""
+    """Live decisions (undone ones skipped) on review items, with the post's text and who decided.
+
+    Posts erased by retention are skipped: their text is gone, and equal empty texts would also join
+    every erased post into one item."""
     rows = session.execute(
         select(Decision, ReviewItem.post_id, ReviewItem.reason, Post.text, User.username)
         .join(ReviewItem, ReviewItem.id == Decision.review_item_id)
         .join(Post, Post.id == ReviewItem.post_id)
         .outerjoin(User, User.id == Decision.user_id)
-        .where(Decision.undone_at.is_(None))
+        .where(
+            Decision.undone_at.is_(None),
+            ~exists().where(RedactedPost.post_id == ReviewItem.post_id),  # erased by retention
+        )
         .order_by(Decision.id)
     ).all()
     return [

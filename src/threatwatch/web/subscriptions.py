@@ -50,8 +50,8 @@ add_messages(
         "subs.failed": ("Niet opgeslagen: {reason}", "Not saved: {reason}"),
         "subs.added_secret": (
             "Abonnement {name} toegevoegd. Webhook-geheim (wordt maar één keer getoond; geef het aan de"
-            " ontvanger): {secret}",
-            "Subscription {name} added. Webhook secret (shown once; give it to the receiver): {secret}",
+            " ontvanger):",
+            "Subscription {name} added. Webhook secret (shown once; give it to the receiver):",
         ),
         "subs.name": ("Naam", "Name"),
         "subs.subscriber": ("Abonnee", "Subscriber"),
@@ -202,7 +202,8 @@ def alert_failures_api(session: SessionDep, user: SubscriberUser) -> list[dict[s
 # --- page ---
 
 
-def _page(request: Request, session: Any, user: Any) -> Response:
+def _page(request: Request, session: Any, user: Any, *, created: Subscription | None = None) -> Response:
+    """The page; ``created`` shows that new webhook subscription's secret, once, in this answer alone."""
     audit.record(session, actor=user.username, action="view_subscriptions")
     officials = session.scalars(select(Official).order_by(Official.organisation, Official.name)).all()
     context = {
@@ -215,6 +216,11 @@ def _page(request: Request, session: Any, user: Any) -> Response:
         "triggers": TRIGGERS,
         "channels": CHANNELS,
         "labels": ALERT_LABELS,
+        "new_secret": (
+            {"name": created.name, "secret": created.webhook_secret}
+            if created is not None and created.webhook_secret
+            else None
+        ),
     }
     return render(request, "subscriptions.html", context, user=user)
 
@@ -266,10 +272,10 @@ async def add_subscription_page(request: Request, session: SessionDep, user: Sub
         flash(request, "error", "subs.failed", reason=str(exc))
         return RedirectResponse("/subscriptions", status_code=303)
     if created.channel == "webhook" and spec.webhook_secret is None:
-        # Post/redirect/get; the secret rides once in the signed session cookie and is gone after display.
-        flash(request, "ok", "subs.added_secret", name=created.name, secret=created.webhook_secret)
-    else:
-        flash(request, "ok", "subs.added", name=created.name)
+        # Rendered directly (not redirected), like a new API token: the session cookie is signed, not
+        # encrypted, so a generated secret must never travel in it. Reloading asks to re-send the form.
+        return _page(request, session, user, created=created)
+    flash(request, "ok", "subs.added", name=created.name)
     return RedirectResponse("/subscriptions", status_code=303)
 
 

@@ -113,6 +113,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_review_items_active_label_order")
         batch_op.drop_column("label")
 
+    # Before this revision every decision row is a live verdict (and a training label); without
+    # ``undone_at`` an undone one would look live again, so it goes (the audit log keeps the undo).
+    op.execute("DELETE FROM decisions WHERE undone_at IS NOT NULL")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.drop_index("uq_decisions_live_item")
         batch_op.drop_index("ix_decisions_review_item_id")
