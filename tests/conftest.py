@@ -88,6 +88,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         cache_dir=MODEL_CACHE,
         fetch_retries=0,
         http_timeout_s=2.0,
+        # Webhook, Apprise and SMTP receivers in the tests listen on loopback, which the SSRF guard refuses
+        # by default; tests of the guard itself turn this back off.
+        alert_allow_private_targets=True,
     )
 
 

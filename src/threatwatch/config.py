@@ -108,11 +108,21 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Send cookies over HTTPS only; set it behind a TLS proxy."
     )
+    login_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed logins for one username within the window before 429."
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins from one client address within the window before 429."
+    )
+    login_failure_window_s: int = Field(
+        default=900, ge=1, description="Window in which failed logins are counted (a sliding window)."
+    )
 
     # Operations (issue 8): logs, metrics, retention
     log_format: str = Field(default="text", description="'text' or 'json' (one JSON object per log line).")
     metrics_token: str = Field(
-        default="", description="Bearer token /metrics requires; empty: /metrics is open like /healthz."
+        default="",
+        description="Bearer token /metrics requires; empty: /metrics answers loopback clients only.",
     )
     retention_none_post_days: int = Field(
         default=30, ge=1, description="Days before the text of a post the model did not flag is erased."
@@ -166,6 +176,12 @@ class Settings(BaseSettings):
     )
     alert_include_excerpt: bool = Field(
         default=False, description="Put the first 200 characters of the post in alerts (personal data)."
+    )
+    alert_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhook and Apprise targets be loopback, private, link-local or other non-public "
+        "addresses (tests, receivers on the internal network). Off: such targets are refused when a "
+        "subscription is made and at send time, so support users cannot reach internal services (SSRF).",
     )
 
     # Retraining on analysts' labels (issue 7)

@@ -97,7 +97,10 @@ def subscribe(session: Session, **fields: Any) -> Subscription:
         "target": "t@x.nl",
     }
     spec.update(fields)
-    subscription = create_subscription(session, spec=SubscriptionSpec(**spec), actor="test")
+    # Receivers listen on loopback: allowed here, as by THREATWATCH_ALERT_ALLOW_PRIVATE_TARGETS.
+    subscription = create_subscription(
+        session, spec=SubscriptionSpec(**spec), actor="test", allow_private_targets=True
+    )
     session.commit()
     return subscription
 

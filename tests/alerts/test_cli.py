@@ -26,6 +26,7 @@ def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("THREATWATCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("THREATWATCH_DATABASE_URL", database_url)
     monkeypatch.setenv("THREATWATCH_ALERT_CHANNEL_TIMEOUT_S", "1")
+    monkeypatch.setenv("THREATWATCH_ALERT_ALLOW_PRIVATE_TARGETS", "true")  # the webhook is on loopback
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

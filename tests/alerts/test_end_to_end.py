@@ -64,6 +64,7 @@ def test_threatening_post_in_a_feed_reaches_webhook_and_inbox(
         "fetch_retries": 0,
         "http_timeout_s": 2.0,
         "public_url": "https://tw.zuiderhaven.example",
+        "alert_allow_private_targets": True,  # webhook and SMTP receivers on loopback
     }
     summary = collect_flow(settings_overrides=overrides, force=True)
     assert summary.new_posts == 2 and summary.queued >= 1
@@ -119,7 +120,12 @@ def test_escalation_by_an_analyst_alerts_escalation_subscribers(
     assert (alert.kind, alert.next_attempt_at) == ("escalated", now)
 
     report = dispatch_flow(
-        settings_overrides={"database_url": database_url, "data_dir": str(tmp_path)}, run_for_s=0
+        settings_overrides={
+            "database_url": database_url,
+            "data_dir": str(tmp_path),
+            "alert_allow_private_targets": True,  # the webhook receiver is on loopback
+        },
+        run_for_s=0,
     )
     assert report.sent == 1
     body = json.loads(webhook.accepted("/esc")[0].body)

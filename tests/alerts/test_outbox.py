@@ -236,7 +236,12 @@ def test_bad_subscriptions_are_refused_with_a_reason_and_store_nothing(
         **fields,
     }
     with pytest.raises(SubscriptionError, match=message):
-        create_subscription(session, spec=SubscriptionSpec(**spec), actor="test")  # type: ignore[arg-type]
+        create_subscription(
+            session,
+            spec=SubscriptionSpec(**spec),  # type: ignore[arg-type]
+            actor="test",
+            allow_private_targets=True,
+        )
     assert session.scalar(select(func.count()).select_from(Subscription)) == 0
 
 

@@ -67,7 +67,7 @@ def test_metrics_show_posts_queue_and_classification_latency(session: Session, s
         label="threat",
         status="open",
     )
-    client = TestClient(create_app(settings))
+    client = TestClient(create_app(settings), client=("127.0.0.1", 50000))  # a local Prometheus
     before = _samples(client.get("/metrics").text)
     report = classify_pending(session, classifier=loaded_classifier(settings), now=now)
     session.commit()
@@ -87,9 +87,29 @@ def test_metrics_show_posts_queue_and_classification_latency(session: Session, s
 
 
 def test_metrics_token_is_required_when_configured(settings: Settings) -> None:
-    client = TestClient(create_app(settings.model_copy(update={"metrics_token": "s3cret"})))
-    assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    response = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
-    assert response.status_code == 200 and "threatwatch_queue_oldest_age_seconds" in response.text
-    assert client.get("/healthz").status_code == 200  # health stays open
+    app = create_app(settings.model_copy(update={"metrics_token": "s3cret"}))
+    for address in ("203.0.113.9", "127.0.0.1"):  # with a token, loopback needs it too
+        client = TestClient(app, client=(address, 40000))
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        response = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert response.status_code == 200 and "threatwatch_queue_oldest_age_seconds" in response.text
+        assert client.get("/healthz").status_code == 200  # health stays open
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.53", "::1", "::ffff:127.0.0.1"])
+def test_metrics_without_a_token_answer_loopback_clients(settings: Settings, address: str) -> None:
+    assert not settings.metrics_token
+    response = TestClient(create_app(settings), client=(address, 40000)).get("/metrics")
+    assert response.status_code == 200 and "threatwatch_queue_items" in response.text
+
+
+@pytest.mark.parametrize(
+    "address", ["203.0.113.9", "10.0.0.7", "::ffff:192.0.2.1", "2001:db8::5", "testclient"]
+)
+def test_metrics_without_a_token_refuse_everyone_else(settings: Settings, address: str) -> None:
+    client = TestClient(create_app(settings), client=(address, 40000))
+    response = client.get("/metrics")
+    assert response.status_code == 403
+    assert "THREATWATCH_METRICS_TOKEN" in response.text and "threatwatch_" not in response.text
+    assert client.get("/healthz").status_code == 200

@@ -1,5 +1,6 @@
-"""Accounts: local users with argon2id passwords and roles, API tokens, and login auditing."""
+"""Accounts: local users with argon2id passwords and roles, API tokens, login auditing and throttling."""
 
+from threatwatch.accounts.throttle import Throttled, login_throttle, record_throttled
 from threatwatch.accounts.tokens import (
     create_api_token,
     list_api_tokens,
@@ -21,13 +22,16 @@ from threatwatch.accounts.users import (
 __all__ = [
     "MIN_PASSWORD_LENGTH",
     "AccountError",
+    "Throttled",
     "authenticate",
     "create_api_token",
     "create_user",
     "get_user",
     "list_api_tokens",
     "list_users",
+    "login_throttle",
     "record_login",
+    "record_throttled",
     "revoke_api_token",
     "set_active",
     "set_password",

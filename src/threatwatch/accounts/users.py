@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threatwatch import audit
+from threatwatch.accounts.throttle import login_name
 from threatwatch.db.models import User
 from threatwatch.db.types import utcnow
 from threatwatch.domain import Role
@@ -117,8 +118,9 @@ def record_login(
     username: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Audit a login attempt; ``username`` names the attempted account when no user matched."""
-    name = user.username if user is not None else (username or "")[:100]
+    """Audit a login attempt; ``username`` names the attempted account when no user matched (normalised
+    as usernames are, so ``throttle`` counts "Alice" and "alice " as one account)."""
+    name = user.username if user is not None else login_name(username or "")
     if success and user is not None:
         user.last_login_at = now or utcnow()
     audit.record(

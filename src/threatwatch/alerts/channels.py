@@ -1,7 +1,10 @@
 """Sending one rendered alert through one channel: SMTP e-mail, a signed webhook, or an Apprise URL.
 
 Each sender raises ``DeliveryError`` on failure (with the HTTP status where there is one) and never
-retries itself: retries, back-off and bookkeeping belong to the dispatcher.
+retries itself: retries, back-off and bookkeeping belong to the dispatcher. Webhook and Apprise
+targets are checked against ``alerts.targets`` again here, at send time (DNS may have changed since the
+subscription was made); a blocked target is a permanent failure. The SMTP server is the operator's
+setting, not a user's choice, so e-mail is not checked.
 """
 
 from __future__ import annotations
@@ -20,16 +23,21 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import urllib3
 
 from threatwatch.alerts.messages import AlertMessage
+from threatwatch.alerts.targets import BlockedTargetError, PublicOnlyPoolManager, check_target
 from threatwatch.config import Settings
 
 
 class DeliveryError(Exception):
-    """A delivery that did not succeed; ``status_code`` when a server answered."""
+    """A delivery that did not succeed; ``status_code`` when a server answered.
 
-    def __init__(self, reason: str, status_code: int | None = None) -> None:
+    ``permanent``: trying again cannot help (a target the SSRF guard blocks), so the alert fails now.
+    """
+
+    def __init__(self, reason: str, status_code: int | None = None, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status_code = status_code
+        self.permanent = permanent
 
 
 # --- webhooks (Standard Webhooks, https://www.standardwebhooks.com/) ---
@@ -46,10 +54,15 @@ def sign_webhook(*, secret: str, message_id: str, timestamp: int, body: bytes) -
     return "v1," + base64.b64encode(digest).decode()
 
 
-def webhook_pool(size: int) -> urllib3.PoolManager:
+def webhook_pool(size: int, *, allow_private: bool) -> urllib3.PoolManager:
     """Keep-alive connections for webhooks; urllib3 costs a third of httpx's CPU per request (measured),
-    which is what lets one dispatcher deliver hundreds of alerts a second. No redirects are followed."""
-    return urllib3.PoolManager(num_pools=64, maxsize=size, block=False, retries=False)
+    which is what lets one dispatcher deliver hundreds of alerts a second. No redirects are followed.
+
+    Unless ``allow_private``, every new connection goes only to a checked public address
+    (``targets.PublicOnlyPoolManager``); kept-alive connections were checked when they were opened.
+    """
+    manager = urllib3.PoolManager if allow_private else PublicOnlyPoolManager
+    return manager(num_pools=64, maxsize=size, block=False, retries=False)
 
 
 def send_webhook(
@@ -77,6 +90,8 @@ def send_webhook(
             retries=False,
             redirect=False,
         )
+    except BlockedTargetError as exc:
+        raise DeliveryError(f"blocked: {exc}", permanent=True) from exc
     except urllib3.exceptions.TimeoutError as exc:
         raise DeliveryError(f"timed out after {timeout_s:g} s ({type(exc).__name__})") from exc
     except urllib3.exceptions.HTTPError as exc:
@@ -105,6 +120,7 @@ def build_email(message: AlertMessage, *, sender: str, to: str) -> EmailMessage:
 
 
 def send_email(*, settings: Settings, to: str, message: AlertMessage) -> None:
+    """Through the operator's SMTP server; not SSRF-checked, since no user chooses that host."""
     timeout = settings.alert_channel_timeout_s
     email = build_email(message, sender=settings.smtp_from, to=to)
     context = ssl.create_default_context(cafile=settings.smtp_ca_file or None)  # verifies host and chain
@@ -132,17 +148,26 @@ def send_email(*, settings: Settings, to: str, message: AlertMessage) -> None:
 
 
 def with_apprise_timeouts(url: str, timeout_s: float) -> str:
-    """Add Apprise's connect/read time-outs (``cto``/``rto``) unless the URL sets its own."""
+    """Add Apprise's connect/read time-outs (``cto``/``rto``) unless the URL sets its own, and turn off
+    following redirects whatever the URL says: like webhooks, a redirect could lead anywhere, past the
+    target check."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     query.setdefault("cto", f"{timeout_s:g}")
     query.setdefault("rto", f"{timeout_s:g}")
+    query["redirect"] = "no"
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def send_apprise(*, url: str, message: AlertMessage, timeout_s: float) -> None:
+def send_apprise(*, url: str, message: AlertMessage, timeout_s: float, allow_private: bool) -> None:
+    """Notify through Apprise; unless ``allow_private``, the URL's hosts are checked first."""
     import apprise
 
+    if not allow_private:
+        try:
+            check_target("apprise", url)
+        except BlockedTargetError as exc:
+            raise DeliveryError(f"blocked: {exc}", permanent=True) from exc
     notifier = apprise.Apprise()
     if not notifier.add(with_apprise_timeouts(url, timeout_s)):
         raise DeliveryError("Apprise does not understand this URL")

@@ -51,6 +51,7 @@ class DeliveryResult:
     started_at: datetime
     status_code: int | None = None
     error: str | None = None
+    permanent: bool = False  # trying again cannot help (a blocked target): the alert fails now
 
 
 @dataclass
@@ -123,7 +124,12 @@ def deliver(job: DeliveryJob, *, settings: Settings, http: urllib3.PoolManager) 
         elif job.channel == "email":
             send_email(settings=settings, to=job.target, message=job.message)
         elif job.channel == "apprise":
-            send_apprise(url=job.target, message=job.message, timeout_s=timeout)
+            send_apprise(
+                url=job.target,
+                message=job.message,
+                timeout_s=timeout,
+                allow_private=settings.alert_allow_private_targets,
+            )
         else:
             raise DeliveryError(f"unknown channel {job.channel!r}")
     except DeliveryError as exc:
@@ -133,6 +139,7 @@ def deliver(job: DeliveryJob, *, settings: Settings, http: urllib3.PoolManager) 
             started_at=started_at,
             status_code=exc.status_code,
             error=exc.reason,
+            permanent=exc.permanent,
         )
     except Exception as exc:
         logger.exception("alert %s: unexpected error in channel %s", job.alert_id, job.channel)
@@ -196,7 +203,7 @@ def record_results(
             continue
         report.failed_attempts += 1
         values: dict[str, object] = {"attempts": job.attempt, "last_error": result.error, **released}
-        if job.attempt >= settings.alert_max_attempts:
+        if job.attempt >= settings.alert_max_attempts or result.permanent:
             values["status"] = "failed"
             report.gave_up += 1
             logger.warning(
@@ -240,7 +247,7 @@ def dispatch(
     report = DispatchReport()
     deadline = time.monotonic() + run_for_s
     own_client = http is None
-    client = http or webhook_pool(workers)
+    client = http or webhook_pool(workers, allow_private=settings.alert_allow_private_targets)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alert-dispatch")
     # Claim ahead of the pool a little, so claiming and recording are batched; the clock for the
     # per-delivery hard limit starts when a worker picks the job up, not when it is queued.

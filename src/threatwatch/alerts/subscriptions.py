@@ -1,6 +1,7 @@
 """Managing subscriptions: one validated spec, used by the CLI, the API and the web page alike.
 
-A bad spec raises ``SubscriptionError`` with a message for humans and stores nothing.
+A bad spec raises ``SubscriptionError`` with a message for humans and stores nothing; that includes a
+webhook or Apprise target on a non-public address, unless private targets are allowed (``targets``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from threatwatch import audit
 from threatwatch.alerts.schedule import parse_hhmm
+from threatwatch.alerts.targets import BlockedTargetError, check_target
 from threatwatch.db.models import Official, Subscription, User
 from threatwatch.domain import SEVERITY, Label
 
@@ -62,7 +64,7 @@ def _blank_to_none(value: str | None) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def _check_target(spec: SubscriptionSpec) -> None:
+def _check_target(spec: SubscriptionSpec, *, allow_private_targets: bool) -> None:
     target = spec.target.strip()
     if spec.channel == "email":
         if not _EMAIL.match(target):
@@ -78,9 +80,16 @@ def _check_target(spec: SubscriptionSpec) -> None:
 
         if not apprise.Apprise().add(target):
             raise SubscriptionError(f"Apprise does not understand the URL {target!r}")
+    if not allow_private_targets:
+        try:
+            check_target(spec.channel, target)
+        except BlockedTargetError as exc:
+            raise SubscriptionError(str(exc)) from None
 
 
-def _validate(session: Session, spec: SubscriptionSpec) -> tuple[int | None, str | None, str | None]:
+def _validate(
+    session: Session, spec: SubscriptionSpec, *, allow_private_targets: bool
+) -> tuple[int | None, str | None, str | None]:
     """Check every field; returns (user id, team, organisation) normalised."""
     if not spec.name.strip():
         raise SubscriptionError("a subscription needs a name")
@@ -113,7 +122,7 @@ def _validate(session: Session, spec: SubscriptionSpec) -> tuple[int | None, str
         raise SubscriptionError(f"unknown label {', '.join(unknown)}; choose from {', '.join(ALERT_LABELS)}")
     if spec.channel not in CHANNELS:
         raise SubscriptionError(f"channel must be one of {', '.join(CHANNELS)}; got {spec.channel!r}")
-    _check_target(spec)
+    _check_target(spec, allow_private_targets=allow_private_targets)
     if spec.mode not in MODES:
         raise SubscriptionError(f"mode must be immediate or digest; got {spec.mode!r}")
     try:
@@ -128,9 +137,15 @@ def _validate(session: Session, spec: SubscriptionSpec) -> tuple[int | None, str
     return user_id, team, organisation
 
 
-def create_subscription(session: Session, *, spec: SubscriptionSpec, actor: str) -> Subscription:
-    """Validate and add; a webhook without a secret gets a fresh one. The caller commits."""
-    user_id, team, organisation = _validate(session, spec)
+def create_subscription(
+    session: Session, *, spec: SubscriptionSpec, actor: str, allow_private_targets: bool
+) -> Subscription:
+    """Validate and add; a webhook without a secret gets a fresh one. The caller commits.
+
+    ``allow_private_targets`` is ``Settings.alert_allow_private_targets``; every caller passes it, so
+    none can forget the SSRF check by accident.
+    """
+    user_id, team, organisation = _validate(session, spec, allow_private_targets=allow_private_targets)
     secret = spec.webhook_secret
     if spec.channel == "webhook" and secret is None:
         secret = generate_webhook_secret()

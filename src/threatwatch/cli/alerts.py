@@ -85,9 +85,15 @@ def subscriptions_add(
         quiet_start=quiet_start,
         quiet_end=quiet_end,
     )
-    with open_session(get_settings()) as session, session.begin():
+    settings = get_settings()
+    with open_session(settings) as session, session.begin():
         try:
-            subscription = create_subscription(session, spec=spec, actor=CLI_ACTOR)
+            subscription = create_subscription(
+                session,
+                spec=spec,
+                actor=CLI_ACTOR,
+                allow_private_targets=settings.alert_allow_private_targets,
+            )
         except SubscriptionError as exc:
             raise fail(str(exc)) from None
         sub_id, sub_secret = subscription.id, subscription.webhook_secret

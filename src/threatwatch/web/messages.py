@@ -41,6 +41,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Onbekende gebruikersnaam of verkeerd wachtwoord.",
         "Unknown username or wrong password.",
     ),
+    "login.throttled": (
+        "Te veel mislukte inlogpogingen. Probeer het over {minutes} minuten opnieuw.",
+        "Too many failed login attempts. Try again in {minutes} minutes.",
+    ),
     "login.expired": ("Log opnieuw in om verder te gaan.", "Log in again to continue."),
     "login.logged_out": ("Je bent uitgelogd.", "You have logged out."),
     # errors

@@ -1,11 +1,15 @@
 """Logging in and out, one's own account and API tokens, and the users admin page.
 
-Every login attempt, good or bad, is audited through ``accounts.record_login``.
+Every login attempt, good or bad, is audited through ``accounts.record_login``; too many failures for a
+username or from an address within a window get 429 with ``Retry-After`` (``accounts.throttle``), and
+that refusal is audited too. The login form is the only place a password is checked: API callers send
+tokens (32 random bytes, nothing to guess), not passwords.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
@@ -15,7 +19,15 @@ from threatwatch.db.models import ApiToken, User
 from threatwatch.domain import Role
 from threatwatch.web.access import home_path
 from threatwatch.web.common import safe_next
-from threatwatch.web.deps import AccountUser, AdminUser, OptionalUser, Public, SessionDep, start_login
+from threatwatch.web.deps import (
+    AccountUser,
+    AdminUser,
+    OptionalUser,
+    Public,
+    SessionDep,
+    SettingsDep,
+    start_login,
+)
 from threatwatch.web.rendering import flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -34,22 +46,33 @@ def home(user: OptionalUser) -> Response:
 def login_page(request: Request, user: OptionalUser, next: Annotated[str | None, Query()] = None) -> Response:
     if user is not None:
         return _see_other(safe_next(next, home_path(user.role)))
-    return render(request, "login.html", {"next": safe_next(next, ""), "username": "", "error": None})
+    context: dict[str, Any] = {"next": safe_next(next, ""), "username": "", "error": None, "error_values": {}}
+    return render(request, "login.html", context)
 
 
 @router.post("/login", dependencies=[Public])
 def login_action(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     username: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=2000)],
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     remote = request.client.host if request.client else None
+    context: dict[str, Any] = {"next": safe_next(next, ""), "username": username, "error_values": {}}
+    throttled = accounts.login_throttle(session, username=username, remote=remote, settings=settings)
+    if throttled is not None:
+        accounts.record_throttled(session, username=username, remote=remote, throttled=throttled)
+        minutes = math.ceil(throttled.retry_after_s / 60)
+        context.update(error="login.throttled", error_values={"minutes": minutes})
+        response = render(request, "login.html", context, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        response.headers["Retry-After"] = str(throttled.retry_after_s)
+        return response
     user = accounts.authenticate(session, username=username, password=password)
     accounts.record_login(session, user=user, success=user is not None, remote=remote, username=username)
     if user is None:
-        context = {"next": safe_next(next, ""), "username": username, "error": "login.failed"}
+        context["error"] = "login.failed"
         return render(request, "login.html", context, status_code=status.HTTP_401_UNAUTHORIZED)
     start_login(request, user)
     return _see_other(safe_next(next, home_path(user.role)))

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from threatwatch import audit
 from threatwatch.alerts import SubscriptionError, SubscriptionSpec, create_subscription, remove_subscription
@@ -29,7 +30,7 @@ from threatwatch.alerts.subscriptions import (
 )
 from threatwatch.db.models import Official, Subscription
 from threatwatch.web.access import Permission
-from threatwatch.web.deps import SessionDep, SubscriberUser
+from threatwatch.web.deps import SessionDep, SettingsDep, SubscriberUser
 from threatwatch.web.rendering import add_messages, add_nav_link, flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -165,11 +166,16 @@ def subscriptions_api(session: SessionDep, user: SubscriberUser) -> list[Subscri
 
 @api_router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
 def create_subscription_api(
-    body: SubscriptionIn, session: SessionDep, user: SubscriberUser
+    body: SubscriptionIn, session: SessionDep, settings: SettingsDep, user: SubscriberUser
 ) -> SubscriptionOut:
     spec = SubscriptionSpec(**body.model_dump(), mode="digest" if body.digest_times else "immediate")
     try:
-        created = create_subscription(session, spec=spec, actor=user.username)
+        created = create_subscription(
+            session,
+            spec=spec,
+            actor=user.username,
+            allow_private_targets=settings.alert_allow_private_targets,
+        )
     except SubscriptionError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return _out(session, created, secret=created.webhook_secret)
@@ -235,7 +241,9 @@ def _times(value: str) -> list[str]:
 
 
 @router.post("/subscriptions")
-async def add_subscription_page(request: Request, session: SessionDep, user: SubscriberUser) -> Response:
+async def add_subscription_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: SubscriberUser
+) -> Response:
     form = await request.form()
 
     def text(name: str) -> str:
@@ -267,7 +275,14 @@ async def add_subscription_page(request: Request, session: SessionDep, user: Sub
         quiet_end=text("quiet_end") or None,
     )
     try:
-        created = create_subscription(session, spec=spec, actor=user.username)
+        # In a worker thread: checking a webhook or Apprise host resolves it, which must not stall the loop.
+        created = await run_in_threadpool(
+            create_subscription,
+            session,
+            spec=spec,
+            actor=user.username,
+            allow_private_targets=settings.alert_allow_private_targets,
+        )
     except SubscriptionError as exc:
         flash(request, "error", "subs.failed", reason=str(exc))
         return RedirectResponse("/subscriptions", status_code=303)
