@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import random
 import sys
 import tempfile
@@ -39,13 +38,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import feedparser
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.loopback import LoopbackServer, Route  # noqa: E402
+from tests.postgres import throwaway_database  # noqa: E402
 
 from threatwatch.collect.language import warm_up  # noqa: E402
 from threatwatch.collect.run import collect_round  # noqa: E402
@@ -57,9 +56,6 @@ from threatwatch.db.models import Post  # noqa: E402
 from threatwatch.watchlist import import_officials  # noqa: E402
 
 DEMO = REPO / "src" / "threatwatch" / "demo"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "THREATWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 NAMES = ["burgemeester Van der Linden", "wethouder El Amrani", "Anouk de Groot-Bakker",
          "gedeputeerde Hoekstra", "dijkgraaf Verbruggen", "Kamerlid Yilmaz", "@burgemeesterzh",
          "@wethouderyoussef", "de gemeente"]  # fmt: skip
@@ -129,18 +125,8 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
         yield url
         engine_for(url).dispose()
         return
-    name = f"threatwatch_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_database("threatwatch_bench") as url:
         yield url
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass

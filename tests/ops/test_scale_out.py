@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from threatwatch.collect.sources import add_source
 from threatwatch.db.engine import engine_for, session_factory
@@ -22,14 +20,9 @@ from threatwatch.domain import SourceKind
 from threatwatch.ops.cluster import PrefectCluster, run_deployment_and_wait
 from threatwatch.watchlist import import_officials
 
-from ..conftest import (
-    DEMO_DIR,
-    MODEL_CACHE,
-    POSTGRES_ADMIN_URL,
-    SHIPPED_MODELS,
-    _postgres_database,
-)
+from ..conftest import DEMO_DIR, MODEL_CACHE, SHIPPED_MODELS
 from ..loopback import LoopbackServer, Route
+from ..postgres import throwaway_database
 
 pytestmark = pytest.mark.slow
 FEEDS = sorted((DEMO_DIR / "feeds").glob("*.xml"))
@@ -37,7 +30,7 @@ FEEDS = sorted((DEMO_DIR / "feeds").glob("*.xml"))
 
 @pytest.fixture
 def app_database() -> Iterator[str]:
-    for url in _postgres_database():
+    with throwaway_database() as url:
         upgrade_database(url)
         yield url
 
@@ -45,20 +38,8 @@ def app_database() -> Iterator[str]:
 @pytest.fixture
 def prefect_database() -> Iterator[str]:
     """Prefect's own database on the same PostgreSQL server (asyncpg driver, as Prefect requires)."""
-    name = f"threatwatch_prefect_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield (
-            make_url(POSTGRES_ADMIN_URL)
-            .set(drivername="postgresql+asyncpg", database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database("threatwatch_prefect", driver="postgresql+asyncpg") as url:
+        yield url
 
 
 def test_collection_deployed_to_a_work_pool_runs_on_a_worker(
