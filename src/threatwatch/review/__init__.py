@@ -13,6 +13,7 @@ from threatwatch.review.detail import (
     OfficialRef,
     RelatedPost,
     get_item,
+    official_ref,
     official_timeline,
 )
 from threatwatch.review.errors import ClaimConflict, DecisionError, ItemNotFound, ReviewError
@@ -47,6 +48,7 @@ __all__ = [
     "escalate_item",
     "get_item",
     "list_queue",
+    "official_ref",
     "official_timeline",
     "queue_counts",
     "release_item",

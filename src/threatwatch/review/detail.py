@@ -94,6 +94,12 @@ class ItemDetail:
     related: list[RelatedPost]
 
 
+def official_ref(official: Official) -> OfficialRef:
+    return OfficialRef(
+        id=official.id, name=official.name, role=official.role, organisation=official.organisation
+    )
+
+
 def _decision_view(d: Decision) -> DecisionView:
     return DecisionView(
         id=d.id,
@@ -176,12 +182,7 @@ def get_item(session: Session, *, item_id: int, viewer: User, now: datetime) -> 
     item = items[0]
     post = item.post
     mentions = sorted(post.mentions, key=lambda m: m.official.name)
-    officials = [
-        OfficialRef(
-            id=m.official.id, name=m.official.name, role=m.official.role, organisation=m.official.organisation
-        )
-        for m in mentions
-    ]
+    officials = [official_ref(m.official) for m in mentions]
     audit.record(
         session,
         actor=viewer.username,

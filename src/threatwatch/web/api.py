@@ -18,7 +18,7 @@ from threatwatch import audit
 from threatwatch.db.models import Official, ReviewItem, Source
 from threatwatch.review.claims import claim_item, claim_next, release_item
 from threatwatch.review.decisions import bulk_dismiss, decide_item, escalate_item, undo_decision
-from threatwatch.review.detail import get_item, official_timeline
+from threatwatch.review.detail import ItemDetail, OfficialRef, get_item, official_ref, official_timeline
 from threatwatch.review.errors import DecisionError, ItemNotFound
 from threatwatch.review.evidence import build_evidence_pack
 from threatwatch.review.queue import list_queue, queue_counts
@@ -52,11 +52,8 @@ from threatwatch.web.schemas import (
     DecisionCreatedOut,
     EscalateIn,
     EscalationCreatedOut,
-    ItemOut,
     MeOut,
     ModelVersionOut,
-    OfficialRefOut,
-    QueueItemOut,
     QueueOut,
     SourceOut,
     TimelineOut,
@@ -115,7 +112,7 @@ def queue(
     audit.record(
         session, actor=user.username, action="view_queue", details={"items": [e.id for e in entries]}
     )
-    return QueueOut(items=[QueueItemOut.model_validate(e) for e in entries], counts=queue_counts(session))
+    return QueueOut(items=entries, counts=queue_counts(session))
 
 
 @router.post("/queue/claim-next")
@@ -137,13 +134,13 @@ def bulk_dismiss_items(
 
 
 @router.get("/items/{item_id}")
-def item(session: SessionDep, user: ItemReader, now: NowDep, item_id: int) -> ItemOut:
+def item(session: SessionDep, user: ItemReader, now: NowDep, item_id: int) -> ItemDetail:
     ensure_item_visible(session, user=user, item_id=item_id)
     detail = get_item(session, item_id=item_id, viewer=user, now=now)
     if not can(user.role, Permission.VIEW_QUEUE):
         # Related posts are other (possibly never escalated) queue items: support sees escalations only.
         detail = replace(detail, related=[])
-    return ItemOut.model_validate(detail)
+    return detail
 
 
 @router.post("/items/{item_id}/claim")
@@ -202,9 +199,8 @@ def item_evidence(
 
 
 @router.get("/officials")
-def officials(session: SessionDep, user: ReaderUser) -> list[OfficialRefOut]:
-    rows = session.scalars(select(Official).order_by(Official.name))
-    return [OfficialRefOut.model_validate(o) for o in rows]
+def officials(session: SessionDep, user: ReaderUser) -> list[OfficialRef]:
+    return [official_ref(o) for o in session.scalars(select(Official).order_by(Official.name))]
 
 
 @router.get("/officials/{official_id}/timeline")
@@ -219,7 +215,7 @@ def timeline(
     if official is None:
         raise ItemNotFound(f"no official {official_id}")
     return TimelineOut(
-        official=OfficialRefOut.model_validate(official),
+        official=official_ref(official),
         days=official_timeline(session, official_id=official_id, days=days, now=now),
     )
 

@@ -1,121 +1,24 @@
-"""Request and response bodies of the REST API (``/api/v1``), as Pydantic models for OpenAPI."""
+"""Request and response bodies of the REST API (``/api/v1``), as Pydantic models for OpenAPI.
+
+The review service's read models (``QueueEntry``, ``ItemDetail``, ``OfficialRef``, ``DayCount``: the
+frozen dataclasses the pages render) are served as they are, since FastAPI validates and documents
+dataclasses like models; one definition, so the API cannot drift from the pages. The models here are
+request bodies and answers the service has no read model for.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Span(BaseModel):
-    start: int
-    end: int
-    text: str
-    weight: float = 0.0
-
-
-class QueueItemOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    post_id: int
-    status: str
-    priority: float
-    label: str
-    scores: dict[str, float]
-    explanation: list[dict[str, Any]]
-    model_version: str
-    text: str
-    url: str | None
-    author: str | None
-    source: str
-    source_id: int
-    officials: list[str]
-    official_ids: list[int]
-    published_at: datetime | None
-    collected_at: datetime
-    created_at: datetime
-    assignee: str | None
-    lease_expires_at: datetime | None
+from threatwatch.review.detail import DayCount, OfficialRef
+from threatwatch.review.queue import QueueEntry
 
 
 class QueueOut(BaseModel):
-    items: list[QueueItemOut]
+    items: list[QueueEntry]
     counts: dict[str, int]
-
-
-class OfficialRefOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    name: str
-    role: str
-    organisation: str
-
-
-class DecisionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    label: str
-    model_label: str | None
-    corrected: bool
-    note: str | None
-    user: str | None
-    created_at: datetime
-    undone_at: datetime | None
-
-
-class EscalationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    urgency: str
-    note: str | None
-    user: str | None
-    created_at: datetime
-
-
-class RelatedPostOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    post_id: int
-    review_item_id: int | None
-    status: str | None
-    label: str | None
-    text: str
-    url: str | None
-    published_at: datetime | None
-    collected_at: datetime
-
-
-class ItemOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    post_id: int
-    status: str
-    priority: float
-    text: str
-    url: str | None
-    author: str | None
-    published_at: datetime | None
-    collected_at: datetime
-    source_id: int
-    source: str
-    source_url: str
-    label: str
-    scores: dict[str, float]
-    explanation: list[dict[str, Any]]
-    model_version: str
-    assignee: str | None
-    lease_expires_at: datetime | None
-    created_at: datetime
-    officials: list[OfficialRefOut]
-    decisions: list[DecisionOut]
-    escalations: list[EscalationOut]
-    related: list[RelatedPostOut]
 
 
 class ClaimOut(BaseModel):
@@ -168,17 +71,9 @@ class ClaimNextIn(BaseModel):
     label: str | None = None
 
 
-class DayCountOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    day: date
-    mentions: int
-    flagged: int
-
-
 class TimelineOut(BaseModel):
-    official: OfficialRefOut
-    days: list[DayCountOut]
+    official: OfficialRef
+    days: list[DayCount]
 
 
 class SourceOut(BaseModel):
