@@ -2,10 +2,14 @@
 
 Claiming is one conditional UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
 writers), committed before anything is sent, so two dispatchers never send the same alert. A claim is
-a lease: a dispatcher that dies mid-send leaves its alerts to be re-claimed when the lease runs out;
-that crash window is the only way an alert can go out twice, and its webhook id lets receivers drop
-the copy. Deliveries run in a thread pool with a time-out per channel, and results are recorded as
-they finish, so a hanging or failing channel never holds up the others.
+a lease that the dispatcher renews (one UPDATE for everything it holds, every third of the lease) from
+the claim until the result is recorded, so neither a long wait for a free worker nor a slow channel lets
+it lapse; a worker sends only while the lease it last confirmed still has a third to run, and a
+dispatcher never claims an id it is still working on. A dispatcher that dies (or stops renewing)
+mid-send leaves its alerts to be re-claimed when the lease runs out; that window is the only way an
+alert can go out twice, and its webhook id lets receivers drop the copy. Deliveries run in a thread
+pool with a time-out per channel, and results are recorded as they finish, so a hanging or failing
+channel never holds up the others.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,6 +63,7 @@ class DispatchReport:
     sent: int = 0
     failed_attempts: int = 0
     gave_up: int = 0
+    lost_claims: int = 0  # claims that lapsed before a worker got to them: not sent, left to their holder
 
     @property
     def attempts(self) -> int:
@@ -74,12 +79,26 @@ def retry_delay_s(attempts: int, *, settings: Settings) -> float:
     return float(min(settings.alert_retry_max_s, settings.alert_retry_base_s * 2 ** max(0, attempts - 1)))
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, worker: str, lease_s: float) -> list[int]:
-    """Mark up to ``limit`` due alerts as ours (status ``sending``) and return their ids; caller commits."""
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    worker: str,
+    lease_s: float,
+    exclude: Collection[int] = (),
+) -> list[int]:
+    """Mark up to ``limit`` due alerts as ours (status ``sending``) and return their ids; caller commits.
+
+    ``exclude`` holds the ids the caller is still working on: a lapsed lease of its own must not hand it
+    the same alert a second time.
+    """
     due = or_(
         (Alert.status == "pending") & (Alert.next_attempt_at <= now),
         (Alert.status == "sending") & (Alert.claimed_until < now),
     )
+    if exclude:
+        due = due & Alert.id.not_in(list(exclude))
     candidates = (
         select(Alert.id)
         .where(due)
@@ -95,6 +114,26 @@ def claim_due(session: Session, *, now: datetime, limit: int, worker: str, lease
         .execution_options(synchronize_session=False)
     )
     return sorted(claimed.scalars())
+
+
+def renew_claims(
+    session: Session, *, alert_ids: Collection[int], now: datetime, worker: str, lease_s: float
+) -> set[int]:
+    """Extend our claims on ``alert_ids`` to ``now + lease_s``; return the ids still ours (caller commits).
+
+    An id missing from the answer was re-claimed by another dispatcher (or moved on) after our lease
+    lapsed, and must not be sent by us.
+    """
+    if not alert_ids:
+        return set()
+    renewed = session.execute(
+        update(Alert)
+        .where(Alert.id.in_(list(alert_ids)), Alert.status == "sending", Alert.claimed_by == worker)
+        .values(claimed_until=now + timedelta(seconds=lease_s))
+        .returning(Alert.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(renewed.scalars())
 
 
 def prepare_jobs(session: Session, *, alert_ids: list[int], settings: Settings) -> list[DeliveryJob]:
@@ -235,14 +274,18 @@ def dispatch(
     run_for_s: float = 0.0,
     now: Callable[[], datetime] = utcnow,
     http: urllib3.PoolManager | None = None,
+    lease_s: float | None = None,
 ) -> DispatchReport:
     """Deliver due alerts until none are due and none are in flight, and keep polling for ``run_for_s``.
 
-    ``now`` is injectable so tests can move time forward past back-offs without sleeping.
+    ``now`` is injectable so tests can move time forward past back-offs without sleeping. ``lease_s``
+    (default: three channel time-outs plus 30 s) is how long a claim holds without renewal, so how soon
+    other dispatchers take over the alerts of one that died; it is renewed every third of it.
     """
     worker = worker or default_worker_name()
     workers = settings.alert_dispatch_workers
-    lease_s = settings.alert_channel_timeout_s * 3 + 30
+    lease_s = lease_s if lease_s is not None else settings.alert_channel_timeout_s * 3 + 30
+    renew_every_s = lease_s / 3
     hard_limit_s = settings.alert_channel_timeout_s * 2 + 5
     report = DispatchReport()
     deadline = time.monotonic() + run_for_s
@@ -252,12 +295,40 @@ def dispatch(
     # Claim ahead of the pool a little, so claiming and recording are batched; the clock for the
     # per-delivery hard limit starts when a worker picks the job up, not when it is queued.
     max_inflight = workers * 4
-    inflight: dict[Future[DeliveryResult], DeliveryJob] = {}
+    inflight: dict[Future[DeliveryResult | None], DeliveryJob] = {}
     started: dict[int, float] = {}
+    # Until when (monotonic) each claim we hold is ours for certain: taken before the write that set it.
+    held_until: dict[int, float] = {}
+    # Senders written off by the hard limit whose threads still run: their alerts are not claimed again.
+    abandoned: dict[Future[DeliveryResult | None], int] = {}
 
-    def run(job: DeliveryJob) -> DeliveryResult:
+    def run(job: DeliveryJob) -> DeliveryResult | None:
+        # Renewals keep two thirds of the lease ahead; less means they stalled and another dispatcher
+        # may take the alert over while we send, so leave it (None) to whoever holds the claim next.
+        if time.monotonic() > held_until.get(job.alert_id, 0.0) - renew_every_s:
+            return None
         started[job.alert_id] = time.monotonic()
         return deliver(job, settings=settings, http=client)
+
+    def renew() -> None:
+        """Extend every claim in flight, queued or sending; cancel queued jobs whose claim was lost."""
+        renewing_at = time.monotonic()
+        with sessions() as session, session.begin():
+            ours = renew_claims(
+                session,
+                alert_ids=[job.alert_id for job in inflight.values()],
+                now=now(),
+                worker=worker,
+                lease_s=lease_s,
+            )
+        for future, job in list(inflight.items()):
+            if job.alert_id in ours:
+                held_until[job.alert_id] = renewing_at + lease_s
+            elif future.cancel():  # not started yet; one already sending is recorded but moves nothing
+                del inflight[future]
+                held_until.pop(job.alert_id, None)
+                report.lost_claims += 1
+                logger.warning("alert %s: claim lost before sending; left to its new holder", job.alert_id)
 
     try:
         while True:
@@ -265,37 +336,70 @@ def dispatch(
             # With ``run_for_s`` the run stops taking new work at its deadline; without, it drains.
             accepting = run_for_s <= 0 or time.monotonic() < deadline
             if accepting and len(inflight) < max_inflight:
+                claiming_at = time.monotonic()
+                busy = [job.alert_id for job in inflight.values()] + list(abandoned.values())
                 with sessions() as session, session.begin():
                     ids = claim_due(
-                        session, now=now(), limit=max_inflight - len(inflight), worker=worker, lease_s=lease_s
+                        session,
+                        now=now(),
+                        limit=max_inflight - len(inflight),
+                        worker=worker,
+                        lease_s=lease_s,
+                        exclude=busy,
                     )
                     jobs = prepare_jobs(session, alert_ids=ids, settings=settings) if ids else []
                 claimed = len(jobs)
                 for job in jobs:
+                    held_until[job.alert_id] = claiming_at + lease_s
                     inflight[pool.submit(run, job)] = job
             if not inflight:
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(settings.alert_dispatch_poll_s)
                 continue
+            renew_in = min(held_until[job.alert_id] for job in inflight.values()) - 2 * renew_every_s
+            if renew_in <= time.monotonic():
+                renew()
+                if not inflight:
+                    continue
+                renew_in = min(held_until[job.alert_id] for job in inflight.values()) - 2 * renew_every_s
             done, _ = wait(
                 inflight,
-                timeout=settings.alert_dispatch_poll_s if claimed == 0 else 0.05,
+                timeout=max(
+                    0.0,
+                    min(
+                        settings.alert_dispatch_poll_s if claimed == 0 else 0.05,
+                        renew_in - time.monotonic(),
+                    ),
+                ),
                 return_when=FIRST_COMPLETED,
             )
-            finished = [(inflight.pop(f), f.result()) for f in done]
+            finished: list[tuple[DeliveryJob, DeliveryResult]] = []
+            for future in done:
+                job = inflight.pop(future)
+                result = future.result()
+                if result is None:
+                    report.lost_claims += 1
+                    logger.warning("alert %s: lease ran low before a worker was free; not sent", job.alert_id)
+                else:
+                    finished.append((job, result))
+                held_until.pop(job.alert_id, None)
             # A sender stuck past its own time-outs is written off (its thread is left to finish).
             for future, job in list(inflight.items()):
                 began = started.get(job.alert_id)
                 if began is not None and time.monotonic() - began > hard_limit_s:
                     del inflight[future]
-                    abandoned = DeliveryResult(
+                    held_until.pop(job.alert_id, None)
+                    abandoned[future] = job.alert_id
+                    abandoned_result = DeliveryResult(
                         ok=False,
                         duration_ms=(time.monotonic() - began) * 1000,
                         started_at=utcnow(),
                         error=f"no answer within {hard_limit_s:g} s; abandoned",
                     )
-                    finished.append((job, abandoned))
+                    finished.append((job, abandoned_result))
+            for future in [f for f in abandoned if f.done()]:
+                del abandoned[future]
             for job, _result in finished:
                 started.pop(job.alert_id, None)
             if finished:
@@ -307,6 +411,6 @@ def dispatch(
         pool.shutdown(wait=False, cancel_futures=True)
         if own_client:
             client.clear()
-    if report.attempts:
+    if report.attempts or report.lost_claims:
         logger.info("dispatch: %s", report)
     return report
