@@ -22,8 +22,6 @@ from threatwatch.config import Settings, get_settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
 from threatwatch.retrain.dataset import AssembledData
-from threatwatch.retrain.labels import all_records, group_items
-from threatwatch.retrain.quality import agreement
 from threatwatch.retrain.run import (
     Evaluated,
     Staged,
@@ -101,8 +99,7 @@ def retrain_flow(
         markdown=evaluated.markdown,
         description=f"{staged.name} vs {champion_path.name}: {'promoted' if promoted else 'rejected'}",
     )
-    with session_factory(engine_for(settings.database_url))() as session:
-        quality = agreement(group_items(all_records(session)))
+    quality = data.agreement
     summary = RetrainSummary(
         challenger=staged.name,
         champion=champion_path.name,

@@ -190,6 +190,16 @@ class Settings(BaseSettings):
         ge=0,
         description="A challenger may lose at most this much flagged F1 on each evaluation.",
     )
+    retrain_min_kappa: float = Field(
+        default=0.6,
+        ge=-1,
+        le=1,
+        description="Promote only if analysts who labelled the same messages agree at least this much "
+        "(Cohen's kappa; 0.6 is 'substantial' agreement).",
+    )
+    retrain_min_agreement_items: int = Field(
+        default=30, ge=1, description="Messages labelled twice needed before the kappa check applies."
+    )
     retrain_window_share: float = Field(
         default=0.2, ge=0, lt=1, description="Most recent share of analyst labels held out for evaluation."
     )

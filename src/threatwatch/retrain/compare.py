@@ -16,6 +16,7 @@ from threatwatch.classify.card import evaluate_on
 from threatwatch.classify.data import Example
 from threatwatch.classify.evaluate import Evaluation, format_evaluation
 from threatwatch.classify.plots import expected_calibration_error, write_card_plots
+from threatwatch.retrain.quality import Agreement
 
 COMPARISON_FILE = "COMPARISON.md"
 COMPARISON_METRICS_FILE = "comparison.json"
@@ -73,15 +74,40 @@ def compare(
 
 
 def promotion_verdict(
-    comparisons: Sequence[Comparison], *, f1_margin: float, recall_tolerance: float = 0.0
+    comparisons: Sequence[Comparison],
+    *,
+    f1_margin: float,
+    recall_tolerance: float = 0.0,
+    agreement: Agreement | None = None,
+    min_kappa: float = 0.0,
+    min_agreement_items: int = 1,
 ) -> Verdict:
     """Promote only if, on every evaluation with examples, flagged recall does not drop (by more than
-    ``recall_tolerance``, 0 by default) and flagged F1 does not fall by more than ``f1_margin``.
+    ``recall_tolerance``, 0 by default) and flagged F1 does not fall by more than ``f1_margin``; and, when
+    at least ``min_agreement_items`` messages were labelled by two people, their Cohen's kappa reaches
+    ``min_kappa``.
 
+    The comparison alone cannot catch bad labels when the champion is weak: a challenger trained on
+    many noisy labels can still beat a champion trained on few clean ones (measured: 30% flipped labels
+    raised the fixed test split's flagged F1 of a champion trained on 2,099 messages from 0.799 to
+    0.850). Analysts who contradict each other are the direct sign that the labels cannot be trusted.
     The fixed test split must have examples; an empty analyst window (no labels yet) is noted, not failed.
     """
     problems: list[str] = []
     notes: list[str] = []
+    if agreement is not None and agreement.kappa is not None and agreement.items >= min_agreement_items:
+        if agreement.kappa < min_kappa:
+            problems.append(
+                f"analysts agree too little: kappa {agreement.kappa:.2f} over {agreement.items} messages "
+                f"labelled twice (minimum {min_kappa:.2f}); adjudicate the labels before retraining"
+            )
+        else:
+            notes.append(f"analyst agreement kappa {agreement.kappa:.2f} ({agreement.items} messages)")
+    elif agreement is not None:
+        notes.append(
+            f"analyst agreement not checked: {agreement.items} messages labelled twice "
+            f"(at least {min_agreement_items} needed)"
+        )
     for c in comparisons:
         if c.n == 0:
             if c.name == TEST:

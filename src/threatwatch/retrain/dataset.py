@@ -21,7 +21,7 @@ from pathlib import Path
 from threatwatch.classify.data import Example, load_labelled_data
 from threatwatch.domain import Label
 from threatwatch.retrain.labels import LabelledItem, text_key
-from threatwatch.retrain.quality import Conflict, contradictions, disagreements
+from threatwatch.retrain.quality import Agreement, Conflict, agreement, contradictions, disagreements
 
 ADDED_FILE = "zz_analyst_labels.csv"  # sorted last, so the labelled data keeps its order
 
@@ -34,6 +34,8 @@ class AssembledData:
     window: list[LabelledItem]
     duplicates_dropped: int
     conflicts: list[Conflict] = field(default_factory=list)
+    # How far analysts who labelled the same messages agree: the promotion rule's check on the labels.
+    agreement: Agreement = field(default_factory=lambda: Agreement(items=0, observed=None, kappa=None))
 
     @property
     def test(self) -> list[Example]:
@@ -105,4 +107,5 @@ def assemble(
         window=window,
         duplicates_dropped=duplicates,
         conflicts=conflicts,
+        agreement=agreement(items),
     )

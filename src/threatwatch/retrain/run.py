@@ -33,7 +33,7 @@ from threatwatch.retrain.compare import (
 )
 from threatwatch.retrain.dataset import AssembledData, assemble
 from threatwatch.retrain.labels import all_records, group_items
-from threatwatch.retrain.quality import Agreement, agreement, model_disagreements
+from threatwatch.retrain.quality import Agreement, model_disagreements
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,13 @@ def evaluate_challenger(
         compare(TEST, champion, challenger, data.test),
         compare(WINDOW, champion, challenger, data.window_examples),
     ]
-    verdict = promotion_verdict(comparisons, f1_margin=settings.retrain_f1_margin)
+    verdict = promotion_verdict(
+        comparisons,
+        f1_margin=settings.retrain_f1_margin,
+        agreement=data.agreement,
+        min_kappa=settings.retrain_min_kappa,
+        min_agreement_items=settings.retrain_min_agreement_items,
+    )
     doubtful = model_disagreements(data.added, challenger)
     markdown = write_comparison_card(
         staged.path,
@@ -234,5 +240,5 @@ def run_retraining(
         path=path,
         markdown=evaluated.markdown,
         counts=data.counts(),
-        agreement=agreement(group_items(all_records(session))),
+        agreement=data.agreement,
     )
