@@ -121,31 +121,35 @@ def free_port() -> int:
         return port
 
 
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (IP SAN) and its key, as PEM files; the certificate is its own CA."""
+def self_signed_certificate(
+    directory: Path, *, dns_name: str | None = None, name: str = "threatwatch test"
+) -> tuple[Path, Path]:
+    """A certificate and its key, as PEM files; the certificate is its own CA. Its one subject
+    alternative name is the IP address 127.0.0.1, or ``dns_name`` when given (then no IP address)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "threatwatch test SMTP")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name or name)])
+    alt_name: x509.GeneralName = (
+        x509.DNSName(dns_name) if dns_name else x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    )
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
+        .add_extension(x509.SubjectAlternativeName([alt_name]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
@@ -35,7 +35,7 @@ from threatwatch.web import create_app
 
 from ..web.conftest import client_as, users  # noqa: F401 (fixtures)
 from .conftest import NOON, flag, subscribe
-from .receivers import WebhookReceiver
+from .receivers import WebhookReceiver, self_signed_certificate
 
 ClientAs = Callable[[Role], tuple[TestClient, str]]
 
@@ -244,42 +244,10 @@ def test_the_public_only_pool_checks_every_new_connection(webhook: WebhookReceiv
 # since tests never leave the machine.
 
 
-def _localhost_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for the name ``localhost`` only (no IP address in it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     """An HTTPS server on 127.0.0.1 with a certificate for ``localhost``; yields (port, CA, SNI names)."""
-    cert, key = _localhost_certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path, dns_name="localhost")
     seen_sni: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
