@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import formatdate
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -147,11 +146,31 @@ def make_client(*, timeout_s: float, max_redirects: int, user_agent: str) -> htt
     )
 
 
-@lru_cache(maxsize=8)
+_CLIENTS: dict[tuple[float, int, str], httpx.Client] = {}
+_CLIENTS_LOCK = threading.Lock()
+_MAX_CLIENTS = 8
+
+
 def shared_client(*, timeout_s: float, max_redirects: int, user_agent: str) -> httpx.Client:
     """One pooled client per configuration for the whole process (httpx clients are thread-safe),
-    so a run of many sources reuses connections instead of building a TLS context per source."""
-    return make_client(timeout_s=timeout_s, max_redirects=max_redirects, user_agent=user_agent)
+    so a run of many sources reuses connections instead of building a TLS context per source.
+
+    Built under a lock: a round's first fetches start together on every worker thread, and each would
+    otherwise build (and then drop) a client of its own.
+    """
+    key = (timeout_s, max_redirects, user_agent)
+    client = _CLIENTS.get(key)
+    if client is not None:
+        return client
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            if len(_CLIENTS) >= _MAX_CLIENTS:  # forget the oldest configuration; its users keep it
+                del _CLIENTS[next(iter(_CLIENTS))]
+            client = _CLIENTS[key] = make_client(
+                timeout_s=timeout_s, max_redirects=max_redirects, user_agent=user_agent
+            )
+        return client
 
 
 class HostLimiter:

@@ -17,12 +17,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.types import TypeEngine
 
-from threatwatch.collect.language import detect_language
+from threatwatch.collect.language import detect_languages
 from threatwatch.collect.parse import FeedEntry
 from threatwatch.db.models import Mention, Post
+from threatwatch.db.types import UTCDateTime
 from threatwatch.watchlist.matching import Match, OfficialMatcher
 from threatwatch.watchlist.names import tokens
 
@@ -30,6 +45,71 @@ from threatwatch.watchlist.names import tokens
 FUTURE_TOLERANCE = timedelta(minutes=10)
 _URL = re.compile(r"https?://\S+")
 _CHUNK = 500
+
+
+def _table(model: type[Post] | type[Mention]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_POSTS = _table(Post)
+_MENTIONS = _table(Mention)
+_POST_COLUMNS = ("source_id", "external_id", "url", "author", "published_at", "collected_at", "text",
+                 "language", "content_hash", "duplicate_of_id")  # fmt: skip
+_MENTION_COLUMNS = ("post_id", "official_id", "matched_on")
+
+
+def _array_type(column: str, table: Table) -> TypeEngine[Any]:
+    """Unbounded element types: a too long value then fails the INSERT as it would row by row, where a
+    cast to ``VARCHAR(n)[]`` would silently cut it."""
+    kind = table.c[column].type
+    if isinstance(kind, String):
+        return ARRAY(String())
+    if isinstance(kind, UTCDateTime):
+        return ARRAY(UTCDateTime())
+    assert isinstance(kind, Integer), f"no array type for {table.name}.{column}"
+    return ARRAY(Integer())
+
+
+def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Insert:
+    """PostgreSQL: ``INSERT ... SELECT FROM unnest(one array per column)``. A handful of parameters
+    instead of one per value, so the driver neither splits nor re-parses a statement per batch."""
+    arrays = [bindparam(c, type_=_array_type(c, table)) for c in columns]
+    rows = func.unnest(*arrays).table_valued(*columns).render_derived()
+    return insert(table).from_select(list(columns), select(*rows.c))
+
+
+_POSTS_UNNEST = _unnest_insert(_POSTS, _POST_COLUMNS).returning(_POSTS.c.id, _POSTS.c.external_id)
+_MENTIONS_UNNEST = _unnest_insert(_MENTIONS, _MENTION_COLUMNS)
+
+
+def _among(
+    column: InstrumentedAttribute[str], values: Sequence[str], *, postgres: bool
+) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter (psycopg parses statements with
+    more than 50 parameters anew on every call)."""
+    if postgres:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
+    return column.in_(values)
+
+
+def _columns(rows: Sequence[dict[str, Any]], columns: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {c: [row[c] for row in rows] for c in columns}
+
+
+def _insert_posts(session: Session, rows: list[dict[str, Any]], *, postgres: bool) -> list[int]:
+    """Insert ``rows`` (one source's, so external ids are unique) and give their ids in row order."""
+    if postgres:
+        by_external = dict(
+            (external_id, post_id)
+            for post_id, external_id in session.execute(_POSTS_UNNEST, _columns(rows, _POST_COLUMNS))
+        )
+        return [by_external[row["external_id"]] for row in rows]
+    # SQLite: plain INSERT ... RETURNING through SQLAlchemy Core (its insertmanyvalues), no ORM.
+    return list(
+        session.execute(insert(_POSTS).returning(_POSTS.c.id, sort_by_parameter_order=True), rows).scalars()
+    )
 
 
 def post_words(text: str) -> list[str]:
@@ -68,11 +148,14 @@ def store_entries(
 ) -> StoreReport:
     """Insert what this source has not delivered before, in the caller's transaction."""
     report = StoreReport()
+    postgres = session.get_bind().dialect.name == "postgresql"
     known: set[str] = set()
     for chunk in _chunks([e.external_id for e in entries]):
         known.update(
             session.scalars(
-                select(Post.external_id).where(Post.source_id == source_id, Post.external_id.in_(chunk))
+                select(Post.external_id).where(
+                    Post.source_id == source_id, _among(Post.external_id, chunk, postgres=postgres)
+                )
             )
         )
     fresh: list[tuple[FeedEntry, str, list[str]]] = []
@@ -94,7 +177,7 @@ def store_entries(
             (row.content_hash, row.author)
             for row in session.execute(
                 select(Post.content_hash, Post.author).where(
-                    Post.source_id == source_id, Post.content_hash.in_(chunk)
+                    Post.source_id == source_id, _among(Post.content_hash, chunk, postgres=postgres)
                 )
             )
         )
@@ -102,22 +185,27 @@ def store_entries(
             (row[0], row[1])
             for row in session.execute(
                 select(Post.content_hash, func.min(Post.id))
-                .where(Post.content_hash.in_(chunk), Post.duplicate_of_id.is_(None))
+                .where(_among(Post.content_hash, chunk, postgres=postgres), Post.duplicate_of_id.is_(None))
                 .group_by(Post.content_hash)
             )
         )
 
-    # Plain INSERT ... RETURNING in batches (SQLAlchemy's insertmanyvalues) rather than ORM objects:
-    # collection stores thousands of rows a minute and the unit of work would cost more than parsing.
-    rows: list[dict[str, Any]] = []
-    matches: list[list[Match]] = []
+    kept: list[tuple[FeedEntry, str, list[str]]] = []
     for entry, digest, words in fresh:
         if (digest, entry.author) in same_source:  # the same message re-delivered under a new id
             report.duplicates += 1
             continue
         same_source.add((digest, entry.author))
+        kept.append((entry, digest, words))
+    if not kept:
+        return report
+    languages = detect_languages([e.text for e, _h, _w in kept], [e.language for e, _h, _w in kept])
+    rows: list[dict[str, Any]] = []
+    matches: list[list[Match]] = []
+    latest = now + FUTURE_TOLERANCE
+    for (entry, digest, words), language in zip(kept, languages, strict=True):
         published = entry.published_at
-        if published is not None and published > now + FUTURE_TOLERANCE:
+        if published is not None and published > latest:
             published = now
         rows.append(
             {
@@ -128,15 +216,15 @@ def store_entries(
                 "published_at": published,
                 "collected_at": now,
                 "text": entry.text,
-                "language": detect_language(entry.text, declared=entry.language),
+                "language": language,
                 "content_hash": digest,
                 "duplicate_of_id": first_post.get(digest),
             }
         )
         matches.append(matcher.match_tokens(words))
-    if not rows:
-        return report
-    ids = list(session.scalars(insert(Post).returning(Post.id, sort_by_parameter_order=True), rows))
+    # Core statements rather than ORM objects or ORM bulk inserts: collection stores thousands of rows a
+    # minute and the unit of work would cost more than parsing.
+    ids = _insert_posts(session, rows, postgres=postgres)
     batch_first: dict[str, int] = {}
     relink: list[dict[str, int]] = []
     for post_id, row in zip(ids, rows, strict=True):
@@ -148,11 +236,9 @@ def store_entries(
         else:
             batch_first[digest] = post_id
     if relink:
-        posts = Post.__table__
-        assert isinstance(posts, Table)
         session.connection().execute(
-            update(posts)
-            .where(posts.c.id == bindparam("b_id"))
+            update(_POSTS)
+            .where(_POSTS.c.id == bindparam("b_id"))
             .values(duplicate_of_id=bindparam("b_original")),
             relink,
         )
@@ -161,8 +247,10 @@ def store_entries(
         for post_id, found in zip(ids, matches, strict=True)
         for m in found
     ]
-    if mentions:
-        session.execute(insert(Mention), mentions)
+    if mentions and postgres:
+        session.execute(_MENTIONS_UNNEST, _columns(mentions, _MENTION_COLUMNS))
+    elif mentions:
+        session.execute(insert(_MENTIONS), mentions)
     report.new_post_ids = ids
     report.mentions = len(mentions)
     report.linked = sum(1 for row in rows if row["duplicate_of_id"] is not None) + len(relink)

@@ -58,8 +58,12 @@ class OfficialMatcher:
         self._lengths = sorted(
             {len(key) for key in self._phrases} | {len(k) for k in self._families}, reverse=True
         )
-        # Most words of a post start no name at all; only positions whose word can start one are tried.
-        self._starts = frozenset(key[0] for key in (*self._phrases, *self._families))
+        # Most words of a post start no name at all; only positions whose word can start one are tried,
+        # and only with the lengths of the forms that start with that word.
+        starts: dict[str, set[int]] = {}
+        for key in (*self._phrases, *self._families):
+            starts.setdefault(key[0], set()).add(len(key))
+        self._starts = {word: frozenset(lengths) for word, lengths in starts.items()}
 
     def __len__(self) -> int:
         return len({oid for ids in self._phrases.values() for oid in ids})
@@ -72,10 +76,10 @@ class OfficialMatcher:
         """``match`` on words already split by ``names.tokens`` (collection splits each post once)."""
         found: dict[int, str] = {}
         text_context: set[str] | None = None
-        starts = [i for i, word in enumerate(words) if word in self._starts]
+        starts = [(i, self._starts[word]) for i, word in enumerate(words) if word in self._starts]
         for n in self._lengths:
-            for start in starts:
-                if start + n > len(words):
+            for start, lengths in starts:
+                if n not in lengths or start + n > len(words):
                     continue
                 key = tuple(words[start : start + n])
                 for official_id in self._phrases.get(key, ()):
