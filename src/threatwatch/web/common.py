@@ -20,7 +20,8 @@ from threatwatch.web.access import Permission, can, may_view_item
 EVIDENCE_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 
 
-def utc_now() -> datetime:
+async def utc_now() -> datetime:
+    """``async``: a clock read needs no thread-pool hop (see ``deps``)."""
     return datetime.now(UTC)
 
 
