@@ -14,8 +14,10 @@ from threatwatch.collect.run import (
     FetchOutcome,
     SourceRunReport,
     SourceSnapshot,
+    carries_content,
     claim_due_sources,
     fetch_source,
+    store_health_outcomes,
     store_outcome,
 )
 from threatwatch.collect.sources import new_lease_owner
@@ -69,6 +71,13 @@ def store(outcome: FetchOutcome, settings: Settings, owner: str) -> SourceRunRep
     return store_outcome(sessions, outcome=outcome, settings=settings, owner=owner)
 
 
+@task(cache_policy=NO_CACHE, task_run_name="store-source-health")
+def store_health(outcomes: list[FetchOutcome], settings: Settings, owner: str) -> list[SourceRunReport]:
+    """Unchanged (304) and failed sources, recorded together: one commit for a quiet round."""
+    sessions = session_factory(engine_for(settings.database_url))
+    return store_health_outcomes(sessions, outcomes=outcomes, settings=settings, owner=owner)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="classify-and-queue")
 def classify_and_queue(settings: Settings) -> IntakeReport:
     # The live model follows models/CURRENT, so a promotion or rollback applies from the next batch.
@@ -98,8 +107,9 @@ def collect_flow(
     """One collection round. ``force`` polls every active source, due or not; ``kinds`` limits the
     round to those source kinds (each kind has its own schedule in ``pipelines.deployments``).
 
-    Sources are fetched concurrently and stored one by one, each in its own transaction, so one bad
-    source never costs the others their results.
+    Sources are fetched concurrently and those with new entries stored one by one, each in its own
+    transaction, so one bad source never costs the others their results; unchanged and failed sources
+    only update their health, together in one transaction (one by one should that fail).
     """
     logger = get_run_logger()
     settings = _settings(settings_overrides)
@@ -114,6 +124,7 @@ def collect_flow(
     futures: list[tuple[SourceSnapshot, PrefectFuture[FetchOutcome]]] = [
         (s, fetch_task.submit(s, settings)) for s in snapshots
     ]
+    health_only: list[FetchOutcome] = []  # 304s and errors: one transaction after the fetches
     for snapshot, future in futures:
         outcome = future.result(raise_on_failure=False)
         if isinstance(outcome, BaseException):
@@ -122,22 +133,30 @@ def collect_flow(
             )
             retry_after = outcome.retry_after_s if isinstance(outcome, FetchError) else None
             outcome = FetchOutcome(source_id=snapshot.id, error=reason, retry_after_s=retry_after)
-        report = store(outcome, settings, owner)
-        summary.sources_polled += 1
-        summary.new_posts += report.new_posts
-        summary.duplicates += report.duplicates
-        summary.linked += report.linked
-        summary.mentions += report.mentions
-        summary.sources_not_modified += int(report.not_modified)
-        if not report.ok:
-            summary.sources_failed += 1
-            summary.errors[report.source_id] = report.error or "unknown error"
+        if carries_content(outcome):
+            _add(summary, store(outcome, settings, owner))
+        else:
+            health_only.append(outcome)
+    for report in store_health(health_only, settings, owner) if health_only else []:
+        _add(summary, report)
     intake = classify_and_queue(settings)
     summary.classified, summary.flagged, summary.queued = intake.classified, intake.flagged, intake.queued
     with session_factory(engine_for(settings.database_url))() as session:
         summary.queue = queue_counts(session)
     logger.info("collect: %s", summary)
     return summary
+
+
+def _add(summary: CollectSummary, report: SourceRunReport) -> None:
+    summary.sources_polled += 1
+    summary.new_posts += report.new_posts
+    summary.duplicates += report.duplicates
+    summary.linked += report.linked
+    summary.mentions += report.mentions
+    summary.sources_not_modified += int(report.not_modified)
+    if not report.ok:
+        summary.sources_failed += 1
+        summary.errors[report.source_id] = report.error or "unknown error"
 
 
 def _is_transient(state: Any) -> bool:

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from threatwatch.collect.fetch import FetchResult
+from threatwatch.collect.run import FetchOutcome, store_health_outcomes
 from threatwatch.collect.sources import add_source
 from threatwatch.config import Settings
+from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.models import Source
 from threatwatch.db.types import utcnow
 
@@ -49,3 +52,37 @@ def test_retry_after_sets_the_next_poll_and_user_agent_is_clear(
     assert "HTTP 429" in (busy_row.last_error or "")
     assert loopback.request_headers["/busy.xml"]["User-Agent"] == settings.user_agent
     assert run_round(settings, force=False) == {}  # neither is due yet
+
+
+def test_unchanged_and_failed_sources_are_recorded_together_or_one_by_one(
+    session: Session, settings: Settings, loopback: LoopbackServer
+) -> None:
+    """304s and errors only update health, in one transaction; when that transaction fails (here: a
+    source deleted while its fetch ran), each outcome is recorded alone and only the bad one is lost."""
+    loopback.routes["/same.xml"] = Route(body=FEED, etag='"v1"')
+    loopback.routes["/gone.xml"] = Route(status=404)
+    same = add_source(session, url=loopback.url("/same.xml"), poll_interval_s=60)
+    gone = add_source(session, url=loopback.url("/gone.xml"), poll_interval_s=60)
+    session.commit()
+    assert run_round(settings)[same.id].new_posts == 0  # first poll: 200 with an ETag
+    sessions = session_factory(engine_for(settings.database_url))
+    outcomes = [
+        FetchOutcome(source_id=same.id, result=FetchResult(url=same.url, not_modified=True, etag='"v1"')),
+        FetchOutcome(source_id=gone.id, error="HTTP 404"),
+        FetchOutcome(source_id=10_000_000, result=FetchResult(url="x", not_modified=True)),  # vanished
+    ]
+    reports = store_health_outcomes(sessions, outcomes=outcomes, settings=settings, owner=None)
+    assert [(r.source_id, r.ok, r.not_modified) for r in reports] == [
+        (same.id, True, True),
+        (gone.id, False, False),
+        (10_000_000, False, False),
+    ]
+    assert "vanished" in (reports[2].error or "")
+    session.expire_all()
+    same_row, gone_row = session.get(Source, same.id), session.get(Source, gone.id)
+    assert same_row is not None and gone_row is not None
+    assert same_row.consecutive_failures == 0 and same_row.last_error is None
+    assert gone_row.last_error == "HTTP 404" and gone_row.consecutive_failures == 2
+
+    again = run_round(settings)  # a real round: the unchanged source answers 304
+    assert again[same.id].not_modified and not again[gone.id].ok

@@ -8,7 +8,7 @@ the others their results.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -239,6 +239,53 @@ def store_outcome(
         )
 
 
+def carries_content(outcome: FetchOutcome) -> bool:
+    """Whether storing ``outcome`` means parsing and storing entries (else it only updates health)."""
+    return outcome.result is not None and not outcome.result.not_modified and outcome.error is None
+
+
+def store_health_outcomes(
+    sessions: sessionmaker[Session],
+    *,
+    outcomes: Sequence[FetchOutcome],
+    settings: Settings,
+    owner: str | None,
+) -> list[SourceRunReport]:
+    """Record outcomes that carry no entries (304s, errors) in one transaction: a round of unchanged
+    feeds is then one commit, not one per source. Should that transaction fail (a source deleted
+    meanwhile, say), each is recorded on its own, so one bad source still costs no other its record."""
+    if not outcomes:
+        return []
+    try:
+        with sessions() as session, session.begin():
+            now = utcnow()
+            # One SELECT for all of them; ``ingest``'s lookups then hit the identity map, and the
+            # updates go out together at commit.
+            session.scalars(select(Source).where(Source.id.in_([o.source_id for o in outcomes]))).all()
+            return [
+                ingest(
+                    session,
+                    outcome=outcome,
+                    now=now,
+                    max_backoff_s=settings.max_backoff_s,
+                    lease_owner=owner,
+                )
+                for outcome in outcomes
+            ]
+    except Exception:
+        logger.warning("recording %d source outcomes together failed; one by one", len(outcomes))
+    reports: list[SourceRunReport] = []
+    for outcome in outcomes:
+        try:
+            reports.append(store_outcome(sessions, outcome=outcome, settings=settings, owner=owner))
+        except Exception as exc:
+            logger.exception("recording source %s failed", outcome.source_id)
+            reports.append(
+                SourceRunReport(source_id=outcome.source_id, ok=False, error=f"{type(exc).__name__}: {exc}")
+            )
+    return reports
+
+
 def collect_round(
     sessions: sessionmaker[Session],
     *,
@@ -252,6 +299,7 @@ def collect_round(
     owner = new_lease_owner()
     snapshots = claim_due_sources(sessions, settings=settings, owner=owner, force=force, kinds=kinds)
     reports: list[SourceRunReport] = []
+    health_only: list[FetchOutcome] = []  # 304s and errors: recorded together after the fetches
     matcher: OfficialMatcher | None = None  # read once per round, and only if something is stored
     with ThreadPoolExecutor(max_workers=max(1, settings.fetch_workers)) as pool:
         futures = [pool.submit(fetch_source, s, settings=settings, raise_transient=False) for s in snapshots]
@@ -261,11 +309,18 @@ def collect_round(
             except Exception as exc:  # a bug in one source's fetch must not stop the round
                 logger.exception("fetching source %s crashed", snapshot.id)
                 outcome = FetchOutcome(source_id=snapshot.id, error=f"{type(exc).__name__}: {exc}")
-            if matcher is None and outcome.result is not None and not outcome.result.not_modified:
+            if not carries_content(outcome):
+                health_only.append(outcome)
+                continue
+            if matcher is None:
                 with sessions() as session:
                     matcher = load_matcher(session)
             report = store_outcome(sessions, outcome=outcome, settings=settings, owner=owner, matcher=matcher)
             reports.append(report)
             if on_report is not None:
                 on_report(report)
+    for report in store_health_outcomes(sessions, outcomes=health_only, settings=settings, owner=owner):
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
     return reports
