@@ -31,7 +31,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from threatwatch.collect.language import detect_languages
@@ -84,9 +85,7 @@ _POSTS_UNNEST = _unnest_insert(_POSTS, _POST_COLUMNS).returning(_POSTS.c.id, _PO
 _MENTIONS_UNNEST = _unnest_insert(_MENTIONS, _MENTION_COLUMNS)
 
 
-def _among(
-    column: InstrumentedAttribute[str], values: Sequence[str], *, postgres: bool
-) -> ColumnElement[bool]:
+def _among(column: ColumnElement[str], values: Sequence[str], *, postgres: bool) -> ColumnElement[bool]:
     """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter (psycopg parses statements with
     more than 50 parameters anew on every call)."""
     if postgres:
@@ -98,18 +97,17 @@ def _columns(rows: Sequence[dict[str, Any]], columns: tuple[str, ...]) -> dict[s
     return {c: [row[c] for row in rows] for c in columns}
 
 
-def _insert_posts(session: Session, rows: list[dict[str, Any]], *, postgres: bool) -> list[int]:
+def _insert_posts(connection: Connection, rows: list[dict[str, Any]], *, postgres: bool) -> list[int]:
     """Insert ``rows`` (one source's, so external ids are unique) and give their ids in row order."""
     if postgres:
         by_external = dict(
             (external_id, post_id)
-            for post_id, external_id in session.execute(_POSTS_UNNEST, _columns(rows, _POST_COLUMNS))
+            for post_id, external_id in connection.execute(_POSTS_UNNEST, _columns(rows, _POST_COLUMNS))
         )
         return [by_external[row["external_id"]] for row in rows]
     # SQLite: plain INSERT ... RETURNING through SQLAlchemy Core (its insertmanyvalues), no ORM.
-    return list(
-        session.execute(insert(_POSTS).returning(_POSTS.c.id, sort_by_parameter_order=True), rows).scalars()
-    )
+    statement = insert(_POSTS).returning(_POSTS.c.id, sort_by_parameter_order=True)
+    return list(connection.execute(statement, rows).scalars())
 
 
 def post_words(text: str) -> list[str]:
@@ -149,14 +147,18 @@ def store_entries(
     """Insert what this source has not delivered before, in the caller's transaction."""
     report = StoreReport()
     postgres = session.get_bind().dialect.name == "postgresql"
+    # Core on the session's connection, not ORM selects: these lookups run three times per source per
+    # round and ORM result processing cost as much as the queries.
+    connection = session.connection()
+    posts = _POSTS.c
     known: set[str] = set()
     for chunk in _chunks([e.external_id for e in entries]):
         known.update(
-            session.scalars(
-                select(Post.external_id).where(
-                    Post.source_id == source_id, _among(Post.external_id, chunk, postgres=postgres)
+            connection.execute(
+                select(posts.external_id).where(
+                    posts.source_id == source_id, _among(posts.external_id, chunk, postgres=postgres)
                 )
-            )
+            ).scalars()
         )
     fresh: list[tuple[FeedEntry, str, list[str]]] = []
     for entry in entries:
@@ -174,19 +176,19 @@ def store_entries(
     first_post: dict[str, int] = {}
     for chunk in _chunks(hashes):
         same_source.update(
-            (row.content_hash, row.author)
-            for row in session.execute(
-                select(Post.content_hash, Post.author).where(
-                    Post.source_id == source_id, _among(Post.content_hash, chunk, postgres=postgres)
+            (row[0], row[1])
+            for row in connection.execute(
+                select(posts.content_hash, posts.author).where(
+                    posts.source_id == source_id, _among(posts.content_hash, chunk, postgres=postgres)
                 )
             )
         )
         first_post.update(
             (row[0], row[1])
-            for row in session.execute(
-                select(Post.content_hash, func.min(Post.id))
-                .where(_among(Post.content_hash, chunk, postgres=postgres), Post.duplicate_of_id.is_(None))
-                .group_by(Post.content_hash)
+            for row in connection.execute(
+                select(posts.content_hash, func.min(posts.id))
+                .where(_among(posts.content_hash, chunk, postgres=postgres), posts.duplicate_of_id.is_(None))
+                .group_by(posts.content_hash)
             )
         )
 
@@ -224,7 +226,7 @@ def store_entries(
         matches.append(matcher.match_tokens(words))
     # Core statements rather than ORM objects or ORM bulk inserts: collection stores thousands of rows a
     # minute and the unit of work would cost more than parsing.
-    ids = _insert_posts(session, rows, postgres=postgres)
+    ids = _insert_posts(connection, rows, postgres=postgres)
     batch_first: dict[str, int] = {}
     relink: list[dict[str, int]] = []
     for post_id, row in zip(ids, rows, strict=True):
@@ -236,7 +238,7 @@ def store_entries(
         else:
             batch_first[digest] = post_id
     if relink:
-        session.connection().execute(
+        connection.execute(
             update(_POSTS)
             .where(_POSTS.c.id == bindparam("b_id"))
             .values(duplicate_of_id=bindparam("b_original")),
@@ -248,9 +250,9 @@ def store_entries(
         for m in found
     ]
     if mentions and postgres:
-        session.execute(_MENTIONS_UNNEST, _columns(mentions, _MENTION_COLUMNS))
+        connection.execute(_MENTIONS_UNNEST, _columns(mentions, _MENTION_COLUMNS))
     elif mentions:
-        session.execute(insert(_MENTIONS), mentions)
+        connection.execute(insert(_MENTIONS), mentions)
     report.new_post_ids = ids
     report.mentions = len(mentions)
     report.linked = sum(1 for row in rows if row["duplicate_of_id"] is not None) + len(relink)
