@@ -11,7 +11,10 @@ What runs, per worker count W:
     triggered through the API at once, and the clock stops when every run has finished and every post
     is classified in the database. posts/s = POSTS / that time.
 Then the CPU-bound limit: the same texts through `Classifier.predict` in this process, in batches of
-THREATWATCH_CLASSIFY_BATCH_SIZE, exactly as intake calls it (explanations for flagged posts included).
+THREATWATCH_CLASSIFY_BATCH_SIZE, exactly as intake calls it (without explanations: the explain flow
+computes those after intake, pipelines/explain.py). The cost of that later step is printed beside it:
+flagged posts explained per second (`Classifier.explain`, batches of THREATWATCH_EXPLAIN_BATCH_SIZE, on
+up to --explain-sample flagged posts).
 
     nice -n 10 .venv/bin/python benchmarks/scale.py --posts 50000     # the issue's target size
     nice -n 10 .venv/bin/python benchmarks/scale.py --posts 2000      # what a shared 2-core machine allows
@@ -167,20 +170,32 @@ def run_through_prefect(
     return {"seconds": elapsed, "stored": stored, "classified": classified, "failed_runs": len(failed)}
 
 
-def classification_limit(texts: list[str]) -> float:
+def classification_limit(texts: list[str], explain_sample: int) -> tuple[float, float, int]:
+    """Posts/s of intake's classification alone, flagged posts/s of the explain step, flagged count."""
     from threatwatch.classify import load_classifier
     from threatwatch.config import Settings
+    from threatwatch.domain import Label
 
     settings = Settings(
         cache_dir=Path(os.environ.get("THREATWATCH_CACHE_DIR", REPO / ".cache" / "test-models"))
     )
     classifier = load_classifier(settings.model_dir, settings.model_name, cache_dir=settings.cache_dir)
-    classifier.predict(texts[:8])  # warm-up
+    classifier.predict(texts[:8], explain=False)  # warm-up
     size = settings.classify_batch_size
     started = time.perf_counter()
+    flagged: list[tuple[str, Label]] = []
     for start in range(0, len(texts), size):
-        classifier.predict(texts[start : start + size])
-    return len(texts) / (time.perf_counter() - started)
+        batch = texts[start : start + size]
+        results = classifier.predict(batch, explain=False)
+        flagged += [(text, r.label) for text, r in zip(batch, results, strict=True) if r.flagged]
+    rate = len(texts) / (time.perf_counter() - started)
+    sample = flagged[:explain_sample]
+    started = time.perf_counter()
+    for start in range(0, len(sample), settings.explain_batch_size):
+        chunk = sample[start : start + settings.explain_batch_size]
+        classifier.explain([text for text, _ in chunk], [label for _, label in chunk])
+    explain_rate = len(sample) / (time.perf_counter() - started) if sample else float("nan")
+    return rate, explain_rate, len(flagged)
 
 
 def main() -> None:
@@ -191,6 +206,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="none: the limit alone")
     parser.add_argument("--shards", type=int, default=4, help="flow runs (one per source kind) per round")
     parser.add_argument("--feeds-per-shard", type=int, default=5)
+    parser.add_argument("--explain-sample", type=int, default=300, help="flagged posts timed in explain")
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     texts = sample_texts(args.posts)
@@ -209,8 +225,12 @@ def main() -> None:
             f"failed runs {outcome['failed_runs']})",
             flush=True,
         )
-    limit = classification_limit(texts)
+    limit, explain_rate, flagged = classification_limit(texts, args.explain_sample)
     print(f"CPU-bound limit (classification alone, one process): {limit:.1f} posts/s")
+    print(
+        f"explain step (after intake): {explain_rate:.2f} flagged posts/s; {flagged} of {len(texts)} "
+        f"posts flagged, so explaining them all takes {flagged / explain_rate:.0f} s of one process"
+    )
     for workers, rate in results.items():
         print(f"  {workers} worker(s): {rate / limit:.2f} of the limit")
     if 1 in results and 2 in results:

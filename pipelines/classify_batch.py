@@ -70,6 +70,7 @@ def classify_chunk(settings: Settings, post_ids: list[int], torch_threads: int) 
             batch_size=settings.classify_batch_size,
             languages=settings.classify_language_set,
             post_ids=post_ids,
+            explain=False,  # pipelines/explain.py follows, as after collection
         )
 
 

@@ -1,4 +1,6 @@
-"""The collection flow: fetch every due source, store what is new, classify it, queue what is flagged."""
+"""The collection flow: fetch every due source, store what is new, classify it, queue what is flagged.
+
+The decisive words of flagged posts are filled in afterwards by ``pipelines/explain.py``."""
 
 from __future__ import annotations
 
@@ -91,6 +93,7 @@ def classify_and_queue(settings: Settings) -> IntakeReport:
             now=utcnow(),
             batch_size=settings.classify_batch_size,
             languages=settings.classify_language_set,
+            explain=False,  # pipelines/explain.py follows: the queue and alerts do not wait for it
         )
         fill_uncertain(
             session, share=settings.active_learning_share, model_version=classifier.version, now=utcnow()

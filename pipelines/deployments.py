@@ -67,6 +67,23 @@ def collect_deployments(settings: Settings) -> list[RunnerDeployment]:
     return deployments
 
 
+def explain_deployments(settings: Settings) -> list[RunnerDeployment]:
+    """Explanations of flagged posts, after intake has queued them (``pipelines/explain.py``)."""
+    from pipelines.explain import explain_flow
+
+    # A run stops taking new batches before the next is due, so runs of the schedule do not pile up.
+    return [
+        _every(
+            explain_flow,
+            name="explain-flagged",
+            seconds=settings.explain_interval_s,
+            parameters={"max_seconds": settings.explain_interval_s},
+            description="Compute the decisive words of flagged posts that intake has queued.",
+            tags=["classify"],
+        )
+    ]
+
+
 def retrain_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Retraining on a schedule, and a frequent check that starts it after N new labels (issue 7)."""
     from pipelines.retrain import retrain_flow, retrain_when_due_flow
@@ -139,6 +156,7 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Every scheduled deployment of threatwatch."""
     return [
         *collect_deployments(settings),
+        *explain_deployments(settings),
         *retrain_deployments(settings),
         *dispatch_deployments(settings),
         *purge_deployments(settings),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pipelines.collect import CollectSummary, collect_flow
+from pipelines.explain import explain_flow
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -87,7 +88,7 @@ def test_collect_stores_classifies_and_queues_and_survives_bad_sources(
             good.status == "active" and good.last_success_at is not None and good.etag == f'"{feed.stem}-1"'
         )
 
-    # Flagged items are the threatening demo posts, with an explanation stored.
+    # Flagged items are the threatening demo posts; their explanations follow in the explain flow.
     flagged_texts = session.scalars(
         select(Post.text)
         .join(ReviewItem, ReviewItem.post_id == Post.id)
@@ -96,8 +97,20 @@ def test_collect_stores_classifies_and_queues_and_survives_bad_sources(
     ).all()
     assert any("sloopvergunning" in t for t in flagged_texts)  # coercion of the alderman
     assert all("fietsstraat" not in t for t in flagged_texts)  # praise for a cycle street
-    explanations = session.scalars(select(Classification.explanation).where(Classification.flagged)).all()
-    assert all(explanations)
+    flagged = select(Classification.explanation).where(Classification.flagged)
+    assert session.scalars(flagged).all() == [None] * len(flagged_texts)  # queued before explained
+    unflagged = select(Classification.explanation).where(~Classification.flagged)
+    assert set(map(len, session.scalars(unflagged))) == {0}
+
+    assert explain_flow(settings_overrides=_overrides(database_url, tmp_path)) == len(flagged_texts)
+    session.expire_all()
+    rows = session.execute(
+        select(Post.text, Classification.explanation).join(Post).where(Classification.flagged)
+    ).all()
+    assert rows and all(explanation for _text, explanation in rows)
+    for text, explanation in rows:  # spans point into the stored text
+        assert all(text[span["start"] : span["end"]] == span["text"] for span in explanation)
+    assert explain_flow(settings_overrides=_overrides(database_url, tmp_path)) == 0  # nothing left
 
 
 def test_second_run_adds_nothing_and_uses_conditional_get(

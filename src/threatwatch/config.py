@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         description="How often `serve` runs the collection deployment of each source kind (JSON object).",
     )
 
+    # Explanations of flagged posts, computed after intake (pipelines/explain.py)
+    explain_interval_s: int = Field(
+        default=60, ge=5, description="How often `serve` explains the flagged posts intake has queued."
+    )
+    explain_batch_size: int = Field(
+        default=16, ge=1, description="Flagged posts explained per transaction (each ~50 model passes)."
+    )
+
     # Review queue
     queue_refresh_interval_s: int = Field(
         default=600, ge=10, description="How often `serve` recomputes queue priorities so faded surges sink."

@@ -81,3 +81,83 @@ def test_intake_skips_posts_erased_by_retention(session: Session, settings: Sett
     report = classify_pending(session, classifier=classifier, now=NOW)
     assert report.classified == 1
     assert session.scalars(select(Classification.post_id)).all() == [kept.id]
+
+
+def test_intake_without_explanations_leaves_them_to_explain_pending(
+    session: Session, settings: Settings
+) -> None:
+    """The flows' path: labels and queue first (explanation None), the decisive words afterwards, for
+    the live model's classifications only, in batches, and of the stored label."""
+    from threatwatch.db.models import Classification
+    from threatwatch.review.intake import explain_pending
+
+    source = make_source(session)
+    posts = [
+        Post(source_id=source.id, external_id=str(n), text=text, collected_at=NOW, content_hash=f"{n:064d}")
+        for n, text in enumerate([*THREATS, CALM])
+    ]
+    session.add_all(posts)
+    session.flush()
+    classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
+    report = classify_pending(session, classifier=classifier, now=NOW, explain=False)
+    assert report.queued == len(THREATS)
+    by_post = {c.post_id: c for c in session.scalars(select(Classification))}
+    assert [by_post[p.id].explanation for p in posts] == [None, None, None, []]  # the calm one: nothing to do
+    assert session.scalar(select(ReviewItem.id).where(ReviewItem.post_id == posts[0].id)) is not None
+
+    # An older model's pending classification is not this model's to explain.
+    stale = Classification(
+        post_id=posts[0].id,
+        model_version="older-model",
+        label="threat",
+        flagged=True,
+        scores={},
+        explanation=None,
+    )
+    session.add(stale)
+    session.flush()
+
+    assert explain_pending(session, classifier=classifier, limit=1) == 1
+    assert sum(by_post[p.id].explanation is None for p in posts[:3]) == 2
+    assert explain_pending(session, classifier=classifier, batch_size=1) == 2
+    assert explain_pending(session, classifier=classifier) == 0
+    for post in posts[:3]:
+        spans = by_post[post.id].explanation
+        assert spans, "a flagged post always gets its decisive words"
+        assert all(post.text[s["start"] : s["end"]] == s["text"] for s in spans)
+    session.refresh(stale)
+    assert stale.explanation is None
+
+
+def test_explain_pending_explains_the_stored_label(session: Session, settings: Settings) -> None:
+    """Not a fresh prediction: the label the analyst sees is the one whose reasons are shown."""
+    from threatwatch.db.models import Classification
+    from threatwatch.domain import Label
+    from threatwatch.review.intake import explain_pending
+
+    post = Post(
+        source_id=make_source(session).id,
+        external_id="x",
+        text=THREATS[0],
+        collected_at=NOW,
+        content_hash="x" * 64,
+    )
+    session.add(post)
+    session.flush()
+    classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
+    predicted = classifier.predict([post.text], explain=False)[0].label
+    other = next(label for label in (Label.DOXXING, Label.COERCION) if label != predicted)
+    stored = Classification(
+        post_id=post.id,
+        model_version=classifier.version,
+        label=other.value,
+        flagged=True,
+        scores={},
+        explanation=None,
+    )
+    session.add(stored)
+    session.flush()
+    assert explain_pending(session, classifier=classifier) == 1
+    expected = classifier.explain([post.text], [other])[0]
+    assert stored.explanation == [span.__dict__ for span in expected]
+    assert expected != classifier.explain([post.text], [predicted])[0]

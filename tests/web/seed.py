@@ -57,10 +57,12 @@ def make_item(
     officials: tuple[Official, ...] = (),
     url: str | None = "https://example.org/post/1",
     explanation: list[dict[str, object]] | None = None,
+    explained: bool = True,
     published_at: datetime | None = None,
     priority: float | None = None,
 ) -> Seeded:
-    """One collected, classified and queued post, as intake would leave it."""
+    """One collected, classified and queued post, as intake would leave it (``explained=False``: before
+    the explain flow has run)."""
     now = datetime.now(UTC)
     post = Post(
         source_id=source.id,
@@ -84,7 +86,7 @@ def make_item(
         label=label,
         flagged=label in ("threat", "coercion", "doxxing"),
         scores={lab.value: (score if lab.value == label else rest) for lab in LABELS},
-        explanation=explanation or [],
+        explanation=(explanation or []) if explained else None,
     )
     session.add(classification)
     session.flush()

@@ -80,6 +80,17 @@ def test_sessions_expire_and_end_when_the_user_is_deactivated(
     assert client.get("/api/v1/me").status_code == 401
 
 
+def test_item_before_its_explanation_is_computed(session: Session, client_as: ClientAs) -> None:
+    """Intake queues before the explain flow runs: the page says so, the queue row and the API cope."""
+    item = make_item(session, source=make_source(session), text=HOSTILE, explained=False)
+    session.commit()
+    client, _csrf = client_as(Role.ANALYST)
+    assert f'data-item-id="{item.item_id}"' in client.get("/queue").text
+    page = client.get(f"/items/{item.item_id}")
+    assert page.status_code == 200 and "worden nog berekend" in page.text and "<mark" not in page.text
+    assert client.get(f"/api/v1/items/{item.item_id}").json()["explanation"] is None
+
+
 def test_analyst_flow_through_forms(session: Session, client_as: ClientAs) -> None:
     official = make_official(session)
     spans = [{"start": 0, "end": 13, "text": "Burgemeester,", "weight": 0.3}]

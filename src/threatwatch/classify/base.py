@@ -56,6 +56,10 @@ class Classifier(Protocol):
 
     def predict(self, texts: Sequence[str], *, explain: bool = True) -> list[ClassificationResult]: ...
 
+    def explain(self, texts: Sequence[str], labels: Sequence[Label]) -> list[tuple[Span, ...]]:
+        """The spans that drove ``labels`` (given, e.g. stored at intake, not predicted again)."""
+        ...
+
 
 def decide(probabilities: npt.NDArray[np.float64], thresholds: Mapping[str, float]) -> list[Label]:
     """Pick a label per row: the flagged label that clears its threshold by the widest margin, if any;

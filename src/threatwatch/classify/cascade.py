@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from threatwatch.classify.base import ClassificationResult, decide
-from threatwatch.classify.explain import explained_results
+from threatwatch.classify.base import ClassificationResult, Span, decide
+from threatwatch.classify.explain import explain_labels, explained_results
 from threatwatch.classify.fast import CONFIG_FILE, FastStageModel, FastTrainingArguments
 from threatwatch.classify.thresholds import tune_thresholds
 from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
@@ -115,6 +115,10 @@ class CascadeModel:
             version=self.version,
             explain_with=self.transformer.predict_proba if explain else None,
         )
+
+    def explain(self, texts: Sequence[str], labels: Sequence[Label]) -> list[tuple[Span, ...]]:
+        # The transformer alone, as in ``predict``.
+        return explain_labels(texts, labels, self.transformer.predict_proba)
 
     def tuned(
         self,

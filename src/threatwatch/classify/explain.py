@@ -71,6 +71,17 @@ def occlusion_spans(
     return chosen
 
 
+def explain_labels(
+    texts: Sequence[str],
+    labels: Sequence[Label],
+    predict_proba: Callable[[Sequence[str]], npt.NDArray[np.float64]],
+) -> list[tuple[Span, ...]]:
+    """Occlusion spans for each text's given label (flagged or not) through ``predict_proba``."""
+    if not texts:
+        return []
+    return occlusion_spans(texts, [LABELS.index(label) for label in labels], predict_proba)
+
+
 def explained_results(
     texts: Sequence[str],
     probabilities: npt.NDArray[np.float64],

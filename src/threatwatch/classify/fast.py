@@ -18,9 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from threatwatch.classify.base import ClassificationResult, decide
-from threatwatch.classify.explain import explained_results
-from threatwatch.domain import LABELS
+from threatwatch.classify.base import ClassificationResult, Span, decide
+from threatwatch.classify.explain import explain_labels, explained_results
+from threatwatch.domain import LABELS, Label
 from threatwatch.watchlist.names import fold
 
 _URL = re.compile(r"https?://\S+")
@@ -141,6 +141,9 @@ class FastStageModel:
             version=self.version,
             explain_with=self.predict_proba if explain else None,
         )
+
+    def explain(self, texts: Sequence[str], labels: Sequence[Label]) -> list[tuple[Span, ...]]:
+        return explain_labels(texts, labels, self.predict_proba)
 
     def save_pretrained(self, directory: Path, *, args: FastTrainingArguments | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from threatwatch.cli._common import app, console, open_session
-from threatwatch.cli.watch import print_collect_summary
+from threatwatch.cli.watch import explain_queued, print_collect_summary
 from threatwatch.config import get_settings
 
 if TYPE_CHECKING:
@@ -113,5 +113,6 @@ def demo(
     from pipelines.collect import collect_flow
 
     print_collect_summary(collect_flow(force=True))
+    explain_queued()
     if serve_after:
         serve(host=None, port=None)

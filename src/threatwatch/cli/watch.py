@@ -212,6 +212,7 @@ def collect(
         backfill(_parse_since(since), kinds=kinds)
     summary = collect_flow(force=force, kinds=kinds)
     print_collect_summary(summary)
+    explain_queued()
 
 
 def _show_page(progress: Progress, task: TaskID, done: int, report: BackfillReport) -> None:
@@ -267,3 +268,12 @@ def print_collect_summary(summary: CollectSummary) -> None:
     console.print(
         "queue: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.queue.items())) or "queue: empty"
     )
+
+
+def explain_queued() -> None:
+    """After a one-off round: the decisive words of what it flagged (``serve`` does this on a schedule)."""
+    from pipelines.explain import explain_flow
+
+    explained = explain_flow()
+    if explained:
+        console.print(f"explained {explained} flagged post(s)")

@@ -11,6 +11,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Python ``None`` stored as SQL NULL (plain ``JSONType`` would store the JSON value ``null``), for
+# columns where NULL means "not there yet" and must be found with ``IS NULL``.
+NullableJSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -82,7 +82,7 @@ class ItemDetail:
     source_url: str
     label: str
     scores: dict[str, float]
-    explanation: list[dict[str, Any]]
+    explanation: list[dict[str, Any]] | None  # None: not explained yet (the explain flow follows intake)
     model_version: str
     assignee: str | None
     assignee_id: int | None

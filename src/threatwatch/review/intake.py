@@ -1,7 +1,13 @@
-"""Intake: classify every post the live model has not seen yet and queue the flagged ones.
+"""Intake: classify every post the live model has not seen yet and queue the flagged ones; explain
+the flagged ones afterwards.
 
 Selecting "posts without a classification by this model version" (rather than "posts of this run")
 makes the step idempotent: a crash after storing posts is repaired by the next run.
+
+Explanations (occlusion: one model pass per word and phrase of the message) cost far more than the
+label: with them, a flagged post costs the transformer ~50 passes instead of one. The flows therefore
+classify with ``explain=False`` (the queue and alerts get the item at once) and ``explain_pending``
+fills the explanations in a separate step; until then ``Classification.explanation`` is ``None``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from sqlalchemy.orm import Session
 from threatwatch import events
 from threatwatch.classify.base import ClassificationResult, Classifier
 from threatwatch.db.models import Classification, Post, RedactedPost, ReviewItem
-from threatwatch.domain import ReviewStatus
+from threatwatch.domain import Label, ReviewStatus
 from threatwatch.ops.metrics import observe_classification
 from threatwatch.review.priority import priority, refresh_priorities
 
@@ -45,11 +51,13 @@ def classify_pending(
     batch_size: int = 256,
     languages: Collection[str] = ("nl",),
     post_ids: Collection[int] | None = None,
+    explain: bool = True,
 ) -> IntakeReport:
     """Classify, store and queue in batches; each batch is flushed, the caller commits.
 
     ``post_ids`` limits the work to those posts, so processes can share a backlog without overlap
-    (``pipelines/classify_batch.py``).
+    (``pipelines/classify_batch.py``). Without ``explain``, flagged classifications are stored with
+    ``explanation=None`` for ``explain_pending``.
 
     Only originals in ``languages`` (or of unknown language) are classified: linked duplicates and
     posts in other languages are stored but never queued (``collect.language.classifiable_posts``).
@@ -75,7 +83,7 @@ def classify_pending(
     unclassified = unclassified.with_for_update(skip_locked=True, of=Post)
     while posts := session.scalars(unclassified).all():
         started = time.perf_counter()
-        results = classifier.predict([p.text for p in posts])
+        results = classifier.predict([p.text for p in posts], explain=explain)
         observe_classification(time.perf_counter() - started, len(posts))
         for post, result in zip(posts, results, strict=True):
             classification = Classification(
@@ -84,7 +92,9 @@ def classify_pending(
                 label=result.label.value,
                 flagged=result.flagged,
                 scores=result.scores,
-                explanation=[span.__dict__ for span in result.explanation],
+                explanation=(
+                    [span.__dict__ for span in result.explanation] if explain or not result.flagged else None
+                ),
             )
             session.add(classification)
             report.classified += 1
@@ -125,3 +135,42 @@ def classify_pending(
     refresh_priorities(session, now=now, official_ids=surging)
     logger.info("intake: %s", report)
     return report
+
+
+def explain_pending(
+    session: Session, *, classifier: Classifier, batch_size: int = 32, limit: int | None = None
+) -> int:
+    """Explain flagged classifications of ``classifier``'s version that have no explanation yet, oldest
+    first, at most ``limit``; returns how many. Each batch is flushed; the caller commits.
+
+    Another model version's classifications are left alone: its explanation would not be theirs. On
+    PostgreSQL concurrent runs skip the rows another run is explaining.
+    """
+    done = 0
+    pending = (
+        select(Classification)
+        .where(
+            Classification.model_version == classifier.version,
+            Classification.flagged.is_(True),
+            Classification.explanation.is_(None),
+        )
+        .order_by(Classification.id)
+        .with_for_update(skip_locked=True, of=Classification)
+    )
+    while limit is None or done < limit:
+        size = batch_size if limit is None else min(batch_size, limit - done)
+        rows = session.scalars(pending.limit(size)).all()
+        if not rows:
+            break
+        posts = session.scalars(select(Post).where(Post.id.in_([r.post_id for r in rows])))
+        texts = {post.id: post.text for post in posts}
+        # The stored label is explained, not a fresh prediction: a batch of other texts could tip a
+        # borderline score, and the analyst sees the stored label.
+        spans = classifier.explain([texts[r.post_id] for r in rows], [Label(r.label) for r in rows])
+        for row, found in zip(rows, spans, strict=True):
+            row.explanation = [span.__dict__ for span in found]
+        session.flush()
+        done += len(rows)
+    if done:
+        logger.info("explained %d flagged classifications (model %s)", done, classifier.version)
+    return done

@@ -55,7 +55,7 @@ class QueueEntry:
     priority: float
     label: str
     scores: dict[str, float]
-    explanation: list[dict[str, Any]]
+    explanation: list[dict[str, Any]] | None  # None: not explained yet (the explain flow follows intake)
     model_version: str
     text: str
     url: str | None

@@ -95,6 +95,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "item.open_link": ("bron openen (nieuw tabblad)", "open source (new tab)"),
     "item.about": ("Over", "About"),
     "item.explanation": ("Doorslaggevend", "Decisive words"),
+    "item.explanation_pending": (
+        "De doorslaggevende woorden worden nog berekend.",
+        "The decisive words are still being computed.",
+    ),
     "item.scores": ("Scores van model {model}", "Scores of model {model}"),
     "item.claim": ("Claimen", "Claim"),
     "item.release": ("Vrijgeven", "Release"),

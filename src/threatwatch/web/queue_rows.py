@@ -51,7 +51,7 @@ def queue_rows(entries: Sequence[QueueEntry], *, t: Translator, csrf_token: str)
             f"      <td>{e.priority:.2f}</td>\n"
             f'      <td>{label_badge(t, e.label)}<br><span class="muted">{score:.0f}%</span></td>\n'
             f'      <td class="text"><a href="/items/{i}" class="open">#{i}</a> '
-            f"{highlight(e.text, e.explanation)}</td>\n"
+            f"{highlight(e.text, e.explanation or ())}</td>\n"
             f"      <td>{officials}</td>\n"
             f'      <td>{escape(e.source)}<br><span class="muted">{escape(e.author or "")} '
             f"{escape(format_when(e.published_at))}</span></td>\n"

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
-from threatwatch.db.types import utcnow
+from threatwatch.db.types import NullableJSONType, utcnow
 
 if TYPE_CHECKING:
     from threatwatch.db.models.collect import Post
@@ -26,7 +26,9 @@ class Classification(Base):
     label: Mapped[str] = mapped_column(String(20))
     flagged: Mapped[bool] = mapped_column(Boolean)
     scores: Mapped[dict[str, Any]] = mapped_column()
-    explanation: Mapped[list[Any]] = mapped_column(default=list)
+    # The spans that drove a flagged label; ``None`` until the explain flow has computed them (intake
+    # stores labels first so that queue and alerts do not wait for the costly occlusion).
+    explanation: Mapped[list[Any] | None] = mapped_column(NullableJSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     post: Mapped[Post] = relationship(back_populates="classifications")
