@@ -28,7 +28,7 @@ from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
 from threatwatch.retrain.active import fill_uncertain
 from threatwatch.retrain.live import live_model
-from threatwatch.review.intake import IntakeReport, classify_pending
+from threatwatch.review.intake import IntakeReport, classify_backlog
 from threatwatch.review.queue import queue_counts
 
 
@@ -86,19 +86,19 @@ def classify_and_queue(settings: Settings) -> IntakeReport:
     classifier = live_model(
         settings.model_dir, cache_dir=settings.cache_dir, pinned=settings.model_name
     ).get()
-    with session_factory(engine_for(settings.database_url))() as session, session.begin():
-        report = classify_pending(
-            session,
-            classifier=classifier,
-            now=utcnow(),
-            batch_size=settings.classify_batch_size,
-            languages=settings.classify_language_set,
-            explain=False,  # pipelines/explain.py follows: the queue and alerts do not wait for it
-        )
+    sessions = session_factory(engine_for(settings.database_url))
+    report = classify_backlog(
+        sessions,
+        classifier=classifier,
+        batch_size=settings.classify_batch_size,
+        languages=settings.classify_language_set,
+        explain=False,  # pipelines/explain.py follows: the queue and alerts do not wait for it
+    )
+    with sessions() as session, session.begin():
         fill_uncertain(
             session, share=settings.active_learning_share, model_version=classifier.version, now=utcnow()
         )
-        return report
+    return report
 
 
 @flow(name="collect", log_prints=False)

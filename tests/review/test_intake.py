@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -161,3 +162,54 @@ def test_explain_pending_explains_the_stored_label(session: Session, settings: S
     expected = classifier.explain([post.text], [other])[0]
     assert stored.explanation == [span.__dict__ for span in expected]
     assert expected != classifier.explain([post.text], [predicted])[0]
+
+
+def test_backlog_is_queued_batch_by_batch_in_committed_transactions(
+    session: Session, settings: Settings, database_url: str
+) -> None:
+    """A crash after the first batch keeps it: each batch commits on its own."""
+    from sqlalchemy import event, func
+
+    from threatwatch.db.engine import engine_for, session_factory
+    from threatwatch.db.models import Classification
+    from threatwatch.review.intake import classify_backlog
+
+    source = make_source(session)
+    texts = [*THREATS, CALM, "Mooi weer vandaag in de gemeente.", "Goed gedaan, wethouder!"]
+    for n, text in enumerate(texts):
+        session.add(
+            Post(
+                source_id=source.id, external_id=str(n), text=text, collected_at=NOW, content_hash=f"{n:064d}"
+            )
+        )
+    session.commit()
+    classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
+
+    assert classify_pending(session, classifier=classifier, now=NOW, batch_size=2, limit=2).classified == 2
+    session.rollback()
+
+    sessions = session_factory(engine_for(database_url))
+    commits: list[int] = []
+    event.listen(sessions, "after_commit", lambda s: commits.append(1))
+    calls = 0
+
+    class Flaky:
+        """The live model, crashing on its third batch."""
+
+        version = classifier.version
+
+        def predict(self, batch: list[str], *, explain: bool = True) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise RuntimeError("worker died")
+            return classifier.predict(batch, explain=explain)
+
+    with pytest.raises(RuntimeError):
+        classify_backlog(sessions, classifier=Flaky(), batch_size=2)  # type: ignore[arg-type]
+    assert session.scalar(select(func.count()).select_from(Classification)) == 4  # two batches kept
+    assert len(commits) == 2
+    commits.clear()
+    report = classify_backlog(sessions, classifier=classifier, batch_size=2)
+    assert report.classified == 2 and len(commits) == 2  # the last batch, then the check that none is left
+    assert session.scalar(select(func.count()).select_from(ReviewItem)) == len(THREATS)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from threatwatch import events
 from threatwatch.classify.base import ClassificationResult, Classifier
 from threatwatch.db.models import Classification, Post, RedactedPost, ReviewItem
+from threatwatch.db.types import utcnow
 from threatwatch.domain import Label, ReviewStatus
 from threatwatch.ops.metrics import observe_classification
 from threatwatch.review.priority import priority, refresh_priorities
@@ -36,6 +37,12 @@ class IntakeReport:
     classified: int = 0
     flagged: int = 0
     queued: int = 0
+
+    def __iadd__(self, other: IntakeReport) -> IntakeReport:
+        self.classified += other.classified
+        self.flagged += other.flagged
+        self.queued += other.queued
+        return self
 
 
 def _priority(session: Session, *, post: Post, result: ClassificationResult, now: datetime) -> float:
@@ -52,12 +59,14 @@ def classify_pending(
     languages: Collection[str] = ("nl",),
     post_ids: Collection[int] | None = None,
     explain: bool = True,
+    limit: int | None = None,
 ) -> IntakeReport:
     """Classify, store and queue in batches; each batch is flushed, the caller commits.
 
     ``post_ids`` limits the work to those posts, so processes can share a backlog without overlap
     (``pipelines/classify_batch.py``). Without ``explain``, flagged classifications are stored with
-    ``explanation=None`` for ``explain_pending``.
+    ``explanation=None`` for ``explain_pending``. ``limit`` stops after about that many posts (whole
+    batches), so a caller can commit a large backlog in parts (``classify_backlog``).
 
     Only originals in ``languages`` (or of unknown language) are classified: linked duplicates and
     posts in other languages are stored but never queued (``collect.language.classifiable_posts``).
@@ -81,7 +90,7 @@ def classify_pending(
     # each locks the batch it classifies until it commits and skips rows another run holds, instead of
     # both classifying them and one failing on the unique (post, model version). SQLite has one writer.
     unclassified = unclassified.with_for_update(skip_locked=True, of=Post)
-    while posts := session.scalars(unclassified).all():
+    while (limit is None or report.classified < limit) and (posts := session.scalars(unclassified).all()):
         started = time.perf_counter()
         results = classifier.predict([p.text for p in posts], explain=explain)
         observe_classification(time.perf_counter() - started, len(posts))
@@ -135,6 +144,34 @@ def classify_pending(
     refresh_priorities(session, now=now, official_ids=surging)
     logger.info("intake: %s", report)
     return report
+
+
+def classify_backlog(
+    sessions: sessionmaker[Session],
+    *,
+    classifier: Classifier,
+    batch_size: int = 256,
+    languages: Collection[str] = ("nl",),
+    explain: bool = False,
+) -> IntakeReport:
+    """``classify_pending`` one batch per transaction until nothing is left: a backlog of thousands is
+    queued (and alerted on) batch by batch instead of at the end, a crash loses one batch, and on
+    PostgreSQL concurrent runs share the backlog (each skips the batch another holds)."""
+    total = IntakeReport()
+    while True:
+        with sessions() as session, session.begin():
+            report = classify_pending(
+                session,
+                classifier=classifier,
+                now=utcnow(),
+                batch_size=batch_size,
+                languages=languages,
+                explain=explain,
+                limit=batch_size,
+            )
+        total += report
+        if report.classified == 0:
+            return total
 
 
 def explain_pending(
