@@ -209,6 +209,9 @@ def test_schedule_in_local_time_across_midnight_and_daylight_saving() -> None:
         ({"channel": "webhook", "target": "ftp://x.nl/hook"}, "webhook URL must be http"),
         ({"channel": "webhook", "target": "https://x.nl/h", "webhook_secret": "geheim"}, "whsec_"),
         ({"channel": "apprise", "target": "nonsense://x"}, "Apprise does not understand"),
+        # Credentials in a refused URL are not repeated (the reason travels in the flash cookie).
+        ({"channel": "apprise", "target": "nonsense://bot:s3cr3t@x/t0k3n"}, "'nonsense://x/…'"),
+        ({"channel": "webhook", "target": "ftp://u:s3cr3t@x.nl/t0k3n"}, "got 'ftp://x.nl/…'"),
         ({"channel": "sms"}, "channel must be one of"),
         ({"subscriber_user": "nobody", "subscriber_team": None}, "no user named 'nobody'"),
         ({"subscriber_user": "someone"}, "exactly one subscriber"),
@@ -235,13 +238,14 @@ def test_bad_subscriptions_are_refused_with_a_reason_and_store_nothing(
         "official_ids": [officials["mayor"].id],
         **fields,
     }
-    with pytest.raises(SubscriptionError, match=message):
+    with pytest.raises(SubscriptionError, match=message) as refused:
         create_subscription(
             session,
             spec=SubscriptionSpec(**spec),  # type: ignore[arg-type]
             actor="test",
             allow_private_targets=True,
         )
+    assert "s3cr3t" not in str(refused.value) and "t0k3n" not in str(refused.value)
     assert session.scalar(select(func.count()).select_from(Subscription)) == 0
 
 

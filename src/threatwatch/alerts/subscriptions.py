@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from threatwatch import audit
 from threatwatch.alerts.schedule import parse_hhmm
+from threatwatch.alerts.status import redact_target
 from threatwatch.alerts.targets import BlockedTargetError, check_target
 from threatwatch.db.models import Official, Subscription, User
 from threatwatch.domain import SEVERITY, Label
@@ -65,6 +66,8 @@ def _blank_to_none(value: str | None) -> str | None:
 
 
 def _check_target(spec: SubscriptionSpec, *, allow_private_targets: bool) -> None:
+    """Refuse an unusable target. Messages show a URL only redacted: they end up in the flash cookie,
+    which is signed, not encrypted, and a webhook or Apprise URL may carry a token or password."""
     target = spec.target.strip()
     if spec.channel == "email":
         if not _EMAIL.match(target):
@@ -72,14 +75,18 @@ def _check_target(spec: SubscriptionSpec, *, allow_private_targets: bool) -> Non
     elif spec.channel == "webhook":
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SubscriptionError(f"webhook URL must be http(s)://host/...; got {target!r}")
+            raise SubscriptionError(
+                f"webhook URL must be http(s)://host/...; got {redact_target(spec.channel, target)!r}"
+            )
         if spec.webhook_secret is not None and not _SECRET.match(spec.webhook_secret):
             raise SubscriptionError("webhook secret must look like whsec_<base64>")
     else:
         import apprise
 
         if not apprise.Apprise().add(target):
-            raise SubscriptionError(f"Apprise does not understand the URL {target!r}")
+            raise SubscriptionError(
+                f"Apprise does not understand the URL {redact_target(spec.channel, target)!r}"
+            )
     if not allow_private_targets:
         try:
             check_target(spec.channel, target)
