@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +48,29 @@ class IntakeReport:
 def _priority(session: Session, *, post: Post, result: ClassificationResult, now: datetime) -> float:
     """Severity times confidence; the surge bonus follows from ``refresh_priorities`` after the batch."""
     return priority(result.label.value, result.scores, others_in_surge=0)
+
+
+def _not_classified_meanwhile(session: Session, posts: Sequence[Post], *, version: str) -> list[Post]:
+    """``posts`` less those another run classified and committed while our SELECT ran.
+
+    On PostgreSQL the SELECT judges "not classified" by the snapshot its statement started with; a run
+    that commits afterwards releases its locks without changing the post rows, so PostgreSQL does not
+    re-check the condition and the rows can be locked again here. Seen with two workers on a 50,000
+    post backlog: the second insert failed on the unique (post, model version) and the run with it.
+    Asking again now, with the rows locked and a fresh snapshot (READ COMMITTED), is race-free.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return list(posts)  # one writer at a time: nothing can have committed in between
+    done = set(
+        session.scalars(
+            select(Classification.post_id).where(
+                Classification.post_id.in_([p.id for p in posts]), Classification.model_version == version
+            )
+        )
+    )
+    if done:
+        logger.info("intake: %d locked posts were classified meanwhile by another run", len(done))
+    return [p for p in posts if p.id not in done]
 
 
 def classify_pending(
@@ -90,7 +113,10 @@ def classify_pending(
     # each locks the batch it classifies until it commits and skips rows another run holds, instead of
     # both classifying them and one failing on the unique (post, model version). SQLite has one writer.
     unclassified = unclassified.with_for_update(skip_locked=True, of=Post)
-    while (limit is None or report.classified < limit) and (posts := session.scalars(unclassified).all()):
+    while (limit is None or report.classified < limit) and (locked := session.scalars(unclassified).all()):
+        posts = _not_classified_meanwhile(session, locked, version=version)
+        if not posts:
+            continue
         started = time.perf_counter()
         results = classifier.predict([p.text for p in posts], explain=explain)
         observe_classification(time.perf_counter() - started, len(posts))
