@@ -137,6 +137,9 @@ def run_through_prefect(
             ),
             "THREATWATCH_FETCH_RETRIES": "0",
             "THREATWATCH_MAX_FEED_BYTES": str(200 * 1024 * 1024),
+            # The cores shared out among the workers' torch thread pools, not each worker taking all
+            # of them (oversubscribed, W workers on N cores run slower than one).
+            "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers)),
         }
         with PrefectCluster(
             home=Path(home) / "prefect", database_url=prefect_url, app_env=app_env
