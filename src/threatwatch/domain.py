@@ -50,6 +50,7 @@ class ReviewStatus(StrEnum):
     DECIDED = "decided"
     ESCALATED = "escalated"
     DISMISSED = "dismissed"
+    CLOSED = "closed"  # an escalation the support team has finished (retention may erase it later)
 
 
 class Role(StrEnum):

@@ -298,3 +298,35 @@ def test_erasure_of_an_author_spares_items_still_in_review(session: Session) -> 
     audit_rows = session.scalars(select(AuditEvent).where(AuditEvent.action == "erase_subject")).all()
     assert len(audit_rows) == 2
     assert all("troll" not in str(row.details) for row in audit_rows)
+
+
+def test_an_escalation_is_kept_until_closed_then_for_the_closed_period(session: Session) -> None:
+    """ "Escalated items and evidence kept until closed": closing starts the clock, not the post's age."""
+    from threatwatch.accounts import create_user
+    from threatwatch.domain import Role
+    from threatwatch.review.decisions import close_item
+
+    feed = rows.source(session)
+    post = rows.post(
+        session,
+        source_id=feed.id,
+        external_id="escalated-long-ago",
+        collected_at=_days_ago(2000),
+        label="threat",
+        status="escalated",
+        decided_at=_days_ago(2000),
+    )
+    escalation = _escalate(session, post, "aangifte gedaan")
+    assert purge(session, policy=POLICY, now=NOW).closed_items == 0 and not _erased(session, post)
+
+    support = create_user(session, username="steun", password="een-lang-wachtwoord", role=Role.SUPPORT)
+    item_id = escalation.review_item_id
+    close_item(session, item_id=item_id, user=support, note="burgemeester gebeld", now=NOW)
+    assert session.get(ReviewItem, item_id).status == "closed"  # type: ignore[union-attr]
+    assert purge(session, policy=POLICY, now=NOW + timedelta(days=364)).closed_items == 0
+    assert not _erased(session, post)
+    assert purge(session, policy=POLICY, now=NOW + timedelta(days=366)).closed_items == 1
+    session.commit()
+    assert _erased(session, post)
+    session.refresh(escalation)
+    assert escalation.note is None

@@ -205,3 +205,28 @@ def test_dismissed_item_cannot_be_escalated(
         escalate_item(session, item_id=held.id, user=bob, urgency="low", now=NOW)
     with pytest.raises(ItemNotFound):
         escalate_item(session, item_id=held.id + 100, user=bob, urgency="low", now=NOW)
+
+
+def test_only_an_escalated_item_can_be_closed_and_closing_is_audited(
+    session: Session, make_item: MakeItem, ann: User, bob: User
+) -> None:
+    from threatwatch.review.decisions import close_item
+
+    item = make_item()
+    with pytest.raises(DecisionError, match=r"only an escalated item can be closed; item \d+ is open"):
+        close_item(session, item_id=item.id, user=bob, now=NOW)
+    decide_item(session, item_id=item.id, user=ann, label="threat", now=NOW)
+    escalate_item(session, item_id=item.id, user=ann, urgency="high", now=NOW)
+    assert [e.id for e in list_queue(session, status="escalated")] == [item.id]
+
+    close_item(session, item_id=item.id, user=bob, note="  burgemeester gebeld ", now=later(60))
+    assert (item.status, item.updated_at) == ("closed", later(60))
+    assert list_queue(session, status="escalated") == []  # off the support team's list
+    with pytest.raises(DecisionError, match="is closed"):
+        close_item(session, item_id=item.id, user=bob, now=later(61))
+    with pytest.raises(ItemNotFound):
+        close_item(session, item_id=987654, user=bob, now=NOW)
+    audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "close_escalation")).all()
+    assert [(a.actor, a.object_id, a.details) for a in audit] == [
+        (bob.username, str(item.id), {"note": "burgemeester gebeld"})
+    ]

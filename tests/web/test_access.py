@@ -165,6 +165,39 @@ def test_support_sees_only_escalated_items(session: Session, client_as: ClientAs
     assert analyst.get(f"/api/v1/items/{item.item_id}").json()["related"] != []
 
 
+def test_support_closes_an_escalation_it_has_handled(session: Session, client_as: ClientAs) -> None:
+    item = make_item(session, source=make_source(session), text="We weten waar je woont.")
+    other = make_item(session, source=make_source(session, "forum"), text="Jij bent de volgende.")
+    session.commit()
+    analyst, analyst_csrf = client_as(Role.ANALYST)
+    for escalated in (item, other):
+        response = analyst.post(
+            f"/api/v1/items/{escalated.item_id}/escalate",
+            json={"urgency": "high", "label": "threat"},
+            headers={"X-CSRF-Token": analyst_csrf},
+        )
+        assert response.status_code == 201, response.text
+    support, csrf = client_as(Role.SUPPORT)
+    page = support.get(f"/items/{item.item_id}")
+    assert 'id="close-form"' in page.text and 'id="decide-form"' not in page.text
+    assert 'id="close-form"' not in analyst.get(f"/items/{item.item_id}").text  # analysts do not close
+
+    closed = support.post(
+        f"/items/{item.item_id}/close",
+        data={"csrf_token": csrf, "note": "burgemeester gebeld"},
+        follow_redirects=True,
+    )
+    assert f"Item {item.item_id} afgesloten." in closed.text and 'id="close-form"' not in closed.text
+    assert f'data-item-id="{item.item_id}"' not in support.get("/escalations").text
+    api = support.post(f"/api/v1/items/{other.item_id}/close", json={}, headers={"X-CSRF-Token": csrf})
+    assert api.status_code == 204, api.text
+    assert (
+        support.get(f"/api/v1/items/{other.item_id}").json()["status"] == "closed"
+    )  # still visible to support
+    again = support.post(f"/api/v1/items/{other.item_id}/close", headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 422 and "is closed" in again.text
+
+
 def test_api_tokens_authenticate_scripts(app: FastAPI, session: Session, client_as: ClientAs) -> None:
     browser, csrf = client_as(Role.ANALYST)
     page = browser.post("/account/tokens", data={"name": "nightly script", "csrf_token": csrf})

@@ -255,3 +255,32 @@ def escalate_item(
     session.get(ReviewItem, item_id, populate_existing=True)
     logger.info("item %s escalated (%s) by %s", item_id, level.value, user.username)
     return escalation
+
+
+def close_item(session: Session, *, item_id: int, user: User, note: str | None = None, now: datetime) -> None:
+    """Mark an escalated item done: the support team has handled it (contacted the official, helped
+    with the report). It leaves the escalations list, and retention may erase it once
+    ``retention_closed_days`` have passed; before, it is kept whatever its age."""
+    note = _note(note)
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise ItemNotFound(f"no review item {item_id}")
+    closed = session.execute(
+        update(ReviewItem)
+        .where(ReviewItem.id == item_id, ReviewItem.status == ReviewStatus.ESCALATED.value)
+        .values(status=ReviewStatus.CLOSED.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(closed) != 1:
+        session.refresh(item)
+        raise DecisionError(f"only an escalated item can be closed; item {item_id} is {item.status}")
+    audit.record(
+        session,
+        actor=user.username,
+        action="close_escalation",
+        object_type="review_item",
+        object_id=item_id,
+        details={"note": note} if note else None,
+    )
+    session.get(ReviewItem, item_id, populate_existing=True)
+    logger.info("item %s closed by %s", item_id, user.username)

@@ -24,6 +24,7 @@ STATUS_NL = {
     "claimed": "in behandeling",
     "decided": "beoordeeld",
     "escalated": "geëscaleerd",
+    "closed": "afgesloten",
     "dismissed": "afgewezen als ruis",
 }
 CSP = "default-src 'none'; style-src 'unsafe-inline'"

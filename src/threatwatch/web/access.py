@@ -20,6 +20,7 @@ class Permission(StrEnum):
     VIEW_ITEM = "view_item"  # one item's detail (support: escalated items only, see may_view_item)
     VIEW_ESCALATIONS = "view_escalations"  # the list of escalated items
     EXPORT_EVIDENCE = "export_evidence"  # evidence packs (support: escalated items, whole officials)
+    CLOSE_ESCALATIONS = "close_escalations"  # mark an escalation done (the support team's case is closed)
     VIEW_OFFICIALS = "view_officials"  # official pages and their timelines
     VIEW_SOURCES = "view_sources"  # sources health
     VIEW_MODELS = "view_models"  # model versions and their metrics
@@ -46,6 +47,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_ITEM,
             Permission.VIEW_ESCALATIONS,
             Permission.EXPORT_EVIDENCE,
+            Permission.CLOSE_ESCALATIONS,
             Permission.VIEW_OFFICIALS,
             Permission.MANAGE_SUBSCRIPTIONS,
             Permission.OWN_ACCOUNT,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from threatwatch import audit
 from threatwatch.db.models import Official, ReviewItem, Source
 from threatwatch.review.claims import claim_item, claim_next, release_item
-from threatwatch.review.decisions import bulk_dismiss, decide_item, escalate_item, undo_decision
+from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, escalate_item, undo_decision
 from threatwatch.review.detail import ItemDetail, OfficialRef, get_item, official_ref, official_timeline
 from threatwatch.review.errors import DecisionError, ItemNotFound
 from threatwatch.review.evidence import build_evidence_pack
@@ -32,6 +32,7 @@ from threatwatch.web.common import (
 )
 from threatwatch.web.deps import (
     AnalystUser,
+    CloserUser,
     CurrentUser,
     EvidenceUser,
     ItemReader,
@@ -48,6 +49,7 @@ from threatwatch.web.schemas import (
     BulkDismissOut,
     ClaimNextIn,
     ClaimOut,
+    CloseIn,
     DecideIn,
     DecisionCreatedOut,
     EscalateIn,
@@ -182,6 +184,15 @@ def escalate(
         urgency=escalation.urgency,
         created_at=escalation.created_at,
     )
+
+
+@router.post("/items/{item_id}/close", status_code=status.HTTP_204_NO_CONTENT)
+def close(
+    session: SessionDep, user: CloserUser, now: NowDep, item_id: int, body: CloseIn | None = None
+) -> None:
+    """The support team is done with an escalated item; retention may erase it after its period."""
+    ensure_item_visible(session, user=user, item_id=item_id)
+    close_item(session, item_id=item_id, user=user, note=body.note if body else None, now=now)
 
 
 @router.post("/decisions/{decision_id}/undo", status_code=status.HTTP_204_NO_CONTENT)

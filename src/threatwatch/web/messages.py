@@ -26,6 +26,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.decided": ("beoordeeld", "decided"),
     "status.escalated": ("geëscaleerd", "escalated"),
     "status.dismissed": ("afgewezen", "dismissed"),
+    "status.closed": ("afgesloten", "closed"),
     "urgency.low": ("laag", "low"),
     "urgency.high": ("hoog", "high"),
     "urgency.critical": ("kritiek", "critical"),
@@ -130,6 +131,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "item.decided": ("Item {id} beoordeeld als {label}.", "Item {id} decided as {label}."),
     "item.undone": ("Beoordeling teruggedraaid.", "Decision undone."),
     "item.escalated": ("Item {id} geëscaleerd.", "Item {id} escalated."),
+    "item.closed": ("Item {id} afgesloten.", "Item {id} closed."),
+    "item.close": ("Escalatie afsluiten", "Close the escalation"),
+    "item.close_hint": (
+        "Afgehandeld door het steunteam; daarna geldt de bewaartermijn voor afgesloten items.",
+        "Handled by the support team; the retention period for closed items applies from then on.",
+    ),
+    "item.close_submit": ("Afsluiten", "Close"),
     "item.action_failed": ("Niet gelukt: {reason}", "Not done: {reason}"),
     # escalations, officials
     "escalations.title": ("Geëscaleerde berichten", "Escalated posts"),

@@ -21,7 +21,7 @@ from threatwatch import audit
 from threatwatch.db.models import Official, Source
 from threatwatch.domain import FLAGGED_LABELS, LABELS, ReviewStatus, Urgency
 from threatwatch.review.claims import claim_item, claim_next, release_item
-from threatwatch.review.decisions import bulk_dismiss, decide_item, escalate_item, undo_decision
+from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, escalate_item, undo_decision
 from threatwatch.review.detail import get_item
 from threatwatch.review.evidence import build_evidence_pack
 from threatwatch.review.queue import list_queue, queue_counts
@@ -33,7 +33,7 @@ from threatwatch.web.common import (
     safe_next,
     thread_context,
 )
-from threatwatch.web.deps import AnalystUser, EvidenceUser, ItemReader, QueueUser, SessionDep
+from threatwatch.web.deps import AnalystUser, CloserUser, EvidenceUser, ItemReader, QueueUser, SessionDep
 from threatwatch.web.i18n import translator
 from threatwatch.web.queue_rows import queue_rows
 from threatwatch.web.rendering import flash, render
@@ -259,6 +259,21 @@ def escalate_action(
         decide_item(session, item_id=item_id, user=user, label=label, now=now)
     escalate_item(session, item_id=item_id, user=user, urgency=urgency, note=_blank_to_none(note), now=now)
     flash(request, "ok", "item.escalated", id=item_id)
+    return _see_other(f"/items/{item_id}")
+
+
+@router.post("/items/{item_id}/close")
+def close_action(
+    request: Request,
+    session: SessionDep,
+    user: CloserUser,
+    now: NowDep,
+    item_id: int,
+    note: Annotated[str | None, Form()] = None,
+) -> Response:
+    ensure_item_visible(session, user=user, item_id=item_id)
+    close_item(session, item_id=item_id, user=user, note=_blank_to_none(note), now=now)
+    flash(request, "ok", "item.closed", id=item_id)
     return _see_other(f"/items/{item_id}")
 
 

@@ -41,6 +41,10 @@ class DecisionCreatedOut(BaseModel):
     created_at: datetime
 
 
+class CloseIn(BaseModel):
+    note: str | None = Field(default=None, max_length=4000, description="what was done (kept in the audit)")
+
+
 class EscalateIn(BaseModel):
     urgency: str = Field(description="low, high or critical")
     note: str | None = Field(default=None, max_length=4000)
