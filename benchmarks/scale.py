@@ -6,7 +6,7 @@ What runs, per worker count W:
   - `prefect server start` on loopback, a process work pool, W `prefect worker` processes, each taking
     one flow run at a time (`--limit 1`: a worker is one slot),
   - the collection flow (pipelines/collect.py) deployed from this checkout,
-  - POSTS generated posts (texts drawn from labelled_data/, 85% ordinary messages, made unique) served
+  - POSTS generated posts (held-out texts of labelled_data/, 85% ordinary messages, made unique) served
     as RSS feeds by a loopback HTTP server, spread over SHARDS source kinds; one flow run per kind is
     triggered through the API at once, and the clock stops when every run has finished and every post
     is classified in the database. posts/s = POSTS / that time.

@@ -57,7 +57,7 @@ class RetentionPolicy:
     closed_days: int = 365
     audit_days: int = 730
     # The languages intake classifies: an unclassified post in another one will never be classified.
-    classify_languages: tuple[str, ...] = ("nl",)
+    classify_languages: tuple[str, ...] = ("fy", "nl")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
