@@ -94,8 +94,8 @@ def explained_results(
     explanations: dict[int, tuple[Span, ...]] = {}
     flagged_rows = [i for i, label in enumerate(labels) if label in FLAGGED_LABELS]
     if explain_with is not None and flagged_rows:
-        spans = occlusion_spans(
-            [texts[i] for i in flagged_rows], [LABELS.index(labels[i]) for i in flagged_rows], explain_with
+        spans = explain_labels(
+            [texts[i] for i in flagged_rows], [labels[i] for i in flagged_rows], explain_with
         )
         explanations = dict(zip(flagged_rows, spans, strict=True))
     return [

@@ -17,12 +17,13 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from threatwatch import events
-from threatwatch.classify.base import ClassificationResult, Classifier
+from threatwatch.classify.base import ClassificationResult, Classifier, Span
 from threatwatch.db.models import Classification, Post, RedactedPost, ReviewItem
 from threatwatch.db.types import utcnow
 from threatwatch.domain import Label, ReviewStatus
@@ -43,6 +44,11 @@ class IntakeReport:
         self.flagged += other.flagged
         self.queued += other.queued
         return self
+
+
+def stored_spans(spans: Sequence[Span]) -> list[dict[str, Any]]:
+    """An explanation as ``Classification.explanation`` stores it (start, end, text, weight)."""
+    return [span.__dict__ for span in spans]
 
 
 def _priority(session: Session, *, post: Post, result: ClassificationResult, now: datetime) -> float:
@@ -127,9 +133,7 @@ def classify_pending(
                 label=result.label.value,
                 flagged=result.flagged,
                 scores=result.scores,
-                explanation=(
-                    [span.__dict__ for span in result.explanation] if explain or not result.flagged else None
-                ),
+                explanation=(stored_spans(result.explanation) if explain or not result.flagged else None),
             )
             session.add(classification)
             report.classified += 1
@@ -231,7 +235,7 @@ def explain_pending(
         # borderline score, and the analyst sees the stored label.
         spans = classifier.explain([texts[r.post_id] for r in rows], [Label(r.label) for r in rows])
         for row, found in zip(rows, spans, strict=True):
-            row.explanation = [span.__dict__ for span in found]
+            row.explanation = stored_spans(found)
         session.flush()
         done += len(rows)
     if done:
