@@ -20,15 +20,21 @@ from . import rows
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)
-def test_a_second_run_skips_what_the_first_is_classifying(session: Session, settings: Settings) -> None:
+def _unclassified_posts(session: Session, count: int) -> datetime:
+    """``count`` committed posts of one source that no model has classified; their collection time."""
     now = datetime.now(UTC)
     feed = rows.source(session)
-    for n in range(6):
+    for n in range(count):
         rows.post(
             session, source_id=feed.id, external_id=f"p{n}", collected_at=now, text=f"Bericht {n}", label=None
         )
     session.commit()
+    return now
+
+
+@pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)
+def test_a_second_run_skips_what_the_first_is_classifying(session: Session, settings: Settings) -> None:
+    now = _unclassified_posts(session, 6)
     classifier = loaded_classifier(settings)
     make = session_factory(engine_for(settings.database_url))
 
@@ -55,13 +61,7 @@ def test_two_workers_working_off_a_backlog_batch_by_batch_classify_each_post_onc
 
     from threatwatch.review.intake import IntakeReport, classify_backlog
 
-    now = datetime.now(UTC)
-    feed = rows.source(session)
-    for n in range(120):
-        rows.post(
-            session, source_id=feed.id, external_id=f"p{n}", collected_at=now, text=f"Bericht {n}", label=None
-        )
-    session.commit()
+    _unclassified_posts(session, 120)
     classifier = loaded_classifier(settings)
     make = session_factory(engine_for(settings.database_url))
     reports: list[IntakeReport] = []
@@ -91,13 +91,7 @@ def test_posts_classified_while_our_select_ran_are_left_out(session: Session, se
     from threatwatch.db.models import Post
     from threatwatch.review.intake import _not_classified_meanwhile
 
-    now = datetime.now(UTC)
-    feed = rows.source(session)
-    for n in range(3):
-        rows.post(
-            session, source_id=feed.id, external_id=f"p{n}", collected_at=now, text=f"Bericht {n}", label=None
-        )
-    session.commit()
+    _unclassified_posts(session, 3)
     posts = session.scalars(select(Post).order_by(Post.id)).all()
     other = session_factory(engine_for(settings.database_url))()
     with other, other.begin():
