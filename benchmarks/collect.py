@@ -15,8 +15,11 @@ on PostgreSQL a plan cached while a table is empty and without statistics (a seq
 what a service runs with. ``--history 0`` measures a freshly created database.
 
 The server runs in a child process so that only our side's CPU is counted. On a shared machine wall
-times swing with other load; the CPU time of this process (all threads) is printed beside them and is
-the steadier measure. The language model is loaded before timing (a running service has it loaded).
+times swing with other load, and this machine's speed drifts by tens of percent within minutes: the
+measurements are therefore interleaved. Each of ``--rounds`` rounds parses the bytes with feedparser
+alone once, then runs the whole path on a fresh database; the best round of each counts, so both sides
+of a ratio come from the same stretch of time. The CPU time of this process (all threads) is printed
+beside the wall times. The language model is loaded before timing (a running service has it loaded).
 
 For SQLite (a file) and PostgreSQL (a throw-away database on THREATWATCH_TEST_POSTGRES_URL's server).
 Targets: whole path ≤ 2× feedparser alone; re-run ≥ 20× faster than the first run.
@@ -150,16 +153,16 @@ def timed() -> Iterator[list[Timing]]:
     box.append(Timing(time.perf_counter() - wall, time.process_time() - cpu))
 
 
-def feedparser_alone(bodies: list[bytes], rounds: int) -> tuple[Timing, int]:
-    best, entries = Timing(float("inf"), float("inf")), 0
-    for _ in range(rounds):
-        with timed() as box:
-            entries = sum(
-                len(feedparser.parse(b, sanitize_html=False, resolve_relative_uris=False).entries)
-                for b in bodies
-            )
-        best = Timing(min(best.wall_s, box[0].wall_s), min(best.cpu_s, box[0].cpu_s))
-    return best, entries
+def feedparser_alone(bodies: list[bytes]) -> tuple[Timing, int]:
+    with timed() as box:
+        entries = sum(
+            len(feedparser.parse(b, sanitize_html=False, resolve_relative_uris=False).entries) for b in bodies
+        )
+    return box[0], entries
+
+
+def best(timings: list[Timing]) -> Timing:
+    return Timing(min(t.wall_s for t in timings), min(t.cpu_s for t in timings))
 
 
 def whole_path(
@@ -221,7 +224,7 @@ def main() -> None:
     )
     parser.add_argument("--sources", type=int, default=40)
     parser.add_argument("--entries", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3, help="feedparser rounds (the best counts)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best counts)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--history", type=int, default=1, help="earlier rounds already stored (0: empty)")
     args = parser.parse_args()
@@ -243,15 +246,26 @@ def main() -> None:
         paths = [f"/feed/{i}.xml" for i in range(len(bodies))]
         history = [f"/feed/{i}.xml" for i in range(len(bodies), len(bodies) + len(old))]
         for backend in args.backends.split(","):
-            parse, entries = feedparser_alone(bodies, args.rounds)  # measured next to each backend's run
-            with database(backend, Path(tmp)) as url:
-                first, again, stored = whole_path(url, base_url, paths, Path(tmp), history)
+            parses: list[Timing] = []
+            firsts: list[Timing] = []
+            agains: list[Timing] = []
+            for _round in range(args.rounds):  # interleaved: the machine's speed drifts between minutes
+                parse_timing, entries = feedparser_alone(bodies)
+                parses.append(parse_timing)
+                with database(backend, Path(tmp)) as url:
+                    first_timing, again_timing, stored = whole_path(url, base_url, paths, Path(tmp), history)
+                firsts.append(first_timing)
+                agains.append(again_timing)
+            parse, first, again = best(parses), best(firsts), best(agains)
             print(
                 f"[{backend}] feedparser alone: {entries / parse.wall_s:,.0f} entries/s "
                 f"(wall {parse.wall_s:.2f} s, cpu {parse.cpu_s:.2f} s)\n"
                 f"[{backend}] whole path:       {entries / first.wall_s:,.0f} entries/s "
                 f"(wall {first.wall_s:.2f} s, cpu {first.cpu_s:.2f} s; {stored} stored)\n"
                 f"[{backend}] re-run, all 304:  wall {again.wall_s:.3f} s, cpu {again.cpu_s:.3f} s\n"
+                f"[{backend}] rounds (wall whole/feedparser): "
+                + ", ".join(f"{f.wall_s / p.wall_s:.2f}x" for f, p in zip(firsts, parses, strict=True))
+                + "\n"
                 f"[{backend}] RATIO whole/feedparser: wall {first.wall_s / parse.wall_s:.2f}x, "
                 f"cpu {first.cpu_s / parse.cpu_s:.2f}x (target <= 2)\n"
                 f"[{backend}] RATIO first/re-run: wall {first.wall_s / again.wall_s:.0f}x, "

@@ -17,22 +17,32 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import (
+    JSON,
     ColumnElement,
-    Insert,
+    DateTime,
     Integer,
+    Select,
     String,
     Table,
+    Text,
     any_,
     bindparam,
+    cast,
+    column,
     func,
     insert,
+    literal,
+    null,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 from threatwatch.collect.language import detect_languages
@@ -61,28 +71,59 @@ _POST_COLUMNS = ("source_id", "external_id", "url", "author", "published_at", "c
 _MENTION_COLUMNS = ("post_id", "official_id", "matched_on")
 
 
-def _array_type(column: str, table: Table) -> TypeEngine[Any]:
-    """Unbounded element types: a too long value then fails the INSERT as it would row by row, where a
-    cast to ``VARCHAR(n)[]`` would silently cut it."""
-    kind = table.c[column].type
+def _record_type(kind: TypeEngine[Any]) -> TypeEngine[Any]:
+    """Unbounded types for the JSON records: a too long value then fails the INSERT as it would row by
+    row, where a ``VARCHAR(n)`` record field would cut it."""
     if isinstance(kind, String):
-        return ARRAY(String())
+        return Text()
     if isinstance(kind, UTCDateTime):
-        return ARRAY(UTCDateTime())
-    assert isinstance(kind, Integer), f"no array type for {table.name}.{column}"
-    return ARRAY(Integer())
+        return DateTime(timezone=True)
+    assert isinstance(kind, Integer), f"no record type for {kind!r}"
+    return Integer()
 
 
-def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Insert:
-    """PostgreSQL: ``INSERT ... SELECT FROM unnest(one array per column)``. A handful of parameters
-    instead of one per value, so the driver neither splits nor re-parses a statement per batch."""
-    arrays = [bindparam(c, type_=_array_type(c, table)) for c in columns]
-    rows = func.unnest(*arrays).table_valued(*columns).render_derived()
-    return insert(table).from_select(list(columns), select(*rows.c))
+def _records(parameter: str, fields: dict[str, TypeEngine[Any]]) -> TableValuedAlias:
+    """PostgreSQL: ``json_to_recordset(:parameter)`` as a table with typed ``fields``. All rows travel as
+    one JSON text that orjson writes in C; psycopg would dump one array per column element by element in
+    Python, which cost as much per source as the whole INSERT on the server."""
+    payload = cast(bindparam(parameter, type_=Text()), JSON())
+    typed = [column(name, _record_type(kind)) for name, kind in fields.items()]
+    return func.json_to_recordset(payload).table_valued(*typed).render_derived(with_types=True)
 
 
-_POSTS_UNNEST = _unnest_insert(_POSTS, _POST_COLUMNS).returning(_POSTS.c.id, _POSTS.c.external_id)
-_MENTIONS_UNNEST = _unnest_insert(_MENTIONS, _MENTION_COLUMNS)
+def _posts_and_mentions_statement() -> Select[int, str]:
+    """PostgreSQL: the posts and their mentions in one statement (one round trip), a data-modifying
+    CTE per table; mentions find their post through its external id. Gives (id, external id) per post.
+    Parameters: ``posts`` and ``mentions``, JSON lists of records (see ``_records``)."""
+    posts = _records("posts", {c: _POSTS.c[c].type for c in _POST_COLUMNS})
+    new_posts = (
+        insert(_POSTS)
+        .from_select(list(_POST_COLUMNS), select(*posts.c))
+        .returning(_POSTS.c.id, _POSTS.c.external_id)
+        .cte("new_posts")
+    )
+    found = _records(
+        "mentions",
+        {
+            "external_id": _POSTS.c.external_id.type,
+            "official_id": _MENTIONS.c.official_id.type,
+            "matched_on": _MENTIONS.c.matched_on.type,
+        },
+    )
+    new_mentions = (
+        insert(_MENTIONS)
+        .from_select(
+            list(_MENTION_COLUMNS),
+            select(new_posts.c.id, found.c.official_id, found.c.matched_on).join(
+                found, found.c.external_id == new_posts.c.external_id
+            ),
+        )
+        .cte("new_mentions")
+    )
+    return select(new_posts.c.id, new_posts.c.external_id).add_cte(new_mentions)
+
+
+_POSTS_AND_MENTIONS = _posts_and_mentions_statement()
 
 
 def _among(column: ColumnElement[str], values: Sequence[str], *, postgres: bool) -> ColumnElement[bool]:
@@ -93,21 +134,34 @@ def _among(column: ColumnElement[str], values: Sequence[str], *, postgres: bool)
     return column.in_(values)
 
 
-def _columns(rows: Sequence[dict[str, Any]], columns: tuple[str, ...]) -> dict[str, list[Any]]:
-    return {c: [row[c] for row in rows] for c in columns}
-
-
-def _insert_posts(connection: Connection, rows: list[dict[str, Any]], *, postgres: bool) -> list[int]:
-    """Insert ``rows`` (one source's, so external ids are unique) and give their ids in row order."""
+def _insert(
+    connection: Connection, rows: list[dict[str, Any]], matches: list[list[Match]], *, postgres: bool
+) -> list[int]:
+    """Insert ``rows`` (one source's, so external ids are unique) with the mentions ``matches`` found in
+    each, and give the posts' ids in row order."""
     if postgres:
+        mentions = [
+            {"external_id": row["external_id"], "official_id": m.official_id, "matched_on": m.matched_on}
+            for row, found in zip(rows, matches, strict=True)
+            for m in found
+        ]
+        parameters = {"posts": orjson.dumps(rows).decode(), "mentions": orjson.dumps(mentions).decode()}
         by_external = dict(
             (external_id, post_id)
-            for post_id, external_id in connection.execute(_POSTS_UNNEST, _columns(rows, _POST_COLUMNS))
+            for post_id, external_id in connection.execute(_POSTS_AND_MENTIONS, parameters)
         )
         return [by_external[row["external_id"]] for row in rows]
     # SQLite: plain INSERT ... RETURNING through SQLAlchemy Core (its insertmanyvalues), no ORM.
     statement = insert(_POSTS).returning(_POSTS.c.id, sort_by_parameter_order=True)
-    return list(connection.execute(statement, rows).scalars())
+    ids = list(connection.execute(statement, rows).scalars())
+    mentions = [
+        {"post_id": post_id, "official_id": m.official_id, "matched_on": m.matched_on}
+        for post_id, found in zip(ids, matches, strict=True)
+        for m in found
+    ]
+    if mentions:
+        connection.execute(insert(_MENTIONS), mentions)
+    return ids
 
 
 def post_words(text: str) -> list[str]:
@@ -132,8 +186,65 @@ class StoreReport:
     mentions: int = 0
 
 
-def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
-    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+def _hashed(text: str) -> tuple[str, list[str]]:
+    words = post_words(text)
+    return content_hash(text, words), words
+
+
+_KNOWN, _SAME_SOURCE, _FIRST_POST = 0, 1, 2
+# Typed NULLs: PostgreSQL takes a UNION's column types from its first branch.
+_NO_AUTHOR, _NO_ID = cast(null(), String()), cast(null(), Integer())
+
+
+def _lookup(
+    connection: Connection,
+    *,
+    source_id: int,
+    external_ids: Sequence[str],
+    hashes: Sequence[str],
+    postgres: bool,
+) -> tuple[set[str], set[tuple[str, str | None]], dict[str, int]]:
+    """What the database already holds of these entries, in one round trip per chunk (the only one on
+    PostgreSQL, whose arrays have no parameter limit): the external ids this source delivered before,
+    the (content hash, author) pairs of this source, and the first post of each content hash anywhere.
+
+    Core on the session's connection, not ORM selects: this runs once per source per round and ORM
+    result processing cost as much as the queries."""
+    posts = _POSTS.c
+    size = max(len(external_ids), len(hashes), 1) if postgres else _CHUNK
+    known: set[str] = set()
+    same_source: set[tuple[str, str | None]] = set()
+    first_post: dict[str, int] = {}
+    for start in range(0, max(len(external_ids), len(hashes)), size):
+        ids, digests = external_ids[start : start + size], hashes[start : start + size]
+        parts = []
+        if ids:
+            parts.append(
+                select(literal(_KNOWN), posts.external_id, _NO_AUTHOR, _NO_ID).where(
+                    posts.source_id == source_id, _among(posts.external_id, ids, postgres=postgres)
+                )
+            )
+        if digests:
+            parts.append(
+                select(literal(_SAME_SOURCE), posts.content_hash, posts.author, _NO_ID).where(
+                    posts.source_id == source_id, _among(posts.content_hash, digests, postgres=postgres)
+                )
+            )
+            parts.append(
+                select(literal(_FIRST_POST), posts.content_hash, _NO_AUTHOR, func.min(posts.id))
+                .where(
+                    _among(posts.content_hash, digests, postgres=postgres), posts.duplicate_of_id.is_(None)
+                )
+                .group_by(posts.content_hash)
+            )
+        for kind, key, author, first in connection.execute(union_all(*parts)):
+            if kind == _KNOWN:
+                known.add(key)
+            elif kind == _SAME_SOURCE:
+                same_source.add((key, author))
+            else:
+                first_post[key] = first
+    return known, same_source, first_post
 
 
 def store_entries(
@@ -147,50 +258,24 @@ def store_entries(
     """Insert what this source has not delivered before, in the caller's transaction."""
     report = StoreReport()
     postgres = session.get_bind().dialect.name == "postgresql"
-    # Core on the session's connection, not ORM selects: these lookups run three times per source per
-    # round and ORM result processing cost as much as the queries.
     connection = session.connection()
-    posts = _POSTS.c
-    known: set[str] = set()
-    for chunk in _chunks([e.external_id for e in entries]):
-        known.update(
-            connection.execute(
-                select(posts.external_id).where(
-                    posts.source_id == source_id, _among(posts.external_id, chunk, postgres=postgres)
-                )
-            ).scalars()
-        )
+    hashed = [(entry, *_hashed(entry.text)) for entry in entries]
+    known, same_source, first_post = _lookup(
+        connection,
+        source_id=source_id,
+        external_ids=[e.external_id for e in entries],
+        hashes=sorted({digest for _e, digest, _w in hashed}),
+        postgres=postgres,
+    )
     fresh: list[tuple[FeedEntry, str, list[str]]] = []
-    for entry in entries:
+    for entry, digest, words in hashed:
         if entry.external_id in known:
             report.duplicates += 1
             continue
         known.add(entry.external_id)
-        words = post_words(entry.text)
-        fresh.append((entry, content_hash(entry.text, words), words))
+        fresh.append((entry, digest, words))
     if not fresh:
         return report
-
-    hashes = sorted({h for _e, h, _w in fresh})
-    same_source: set[tuple[str, str | None]] = set()
-    first_post: dict[str, int] = {}
-    for chunk in _chunks(hashes):
-        same_source.update(
-            (row[0], row[1])
-            for row in connection.execute(
-                select(posts.content_hash, posts.author).where(
-                    posts.source_id == source_id, _among(posts.content_hash, chunk, postgres=postgres)
-                )
-            )
-        )
-        first_post.update(
-            (row[0], row[1])
-            for row in connection.execute(
-                select(posts.content_hash, func.min(posts.id))
-                .where(_among(posts.content_hash, chunk, postgres=postgres), posts.duplicate_of_id.is_(None))
-                .group_by(posts.content_hash)
-            )
-        )
 
     kept: list[tuple[FeedEntry, str, list[str]]] = []
     for entry, digest, words in fresh:
@@ -226,7 +311,7 @@ def store_entries(
         matches.append(matcher.match_tokens(words))
     # Core statements rather than ORM objects or ORM bulk inserts: collection stores thousands of rows a
     # minute and the unit of work would cost more than parsing.
-    ids = _insert_posts(connection, rows, postgres=postgres)
+    ids = _insert(connection, rows, matches, postgres=postgres)
     batch_first: dict[str, int] = {}
     relink: list[dict[str, int]] = []
     for post_id, row in zip(ids, rows, strict=True):
@@ -244,16 +329,7 @@ def store_entries(
             .values(duplicate_of_id=bindparam("b_original")),
             relink,
         )
-    mentions = [
-        {"post_id": post_id, "official_id": m.official_id, "matched_on": m.matched_on}
-        for post_id, found in zip(ids, matches, strict=True)
-        for m in found
-    ]
-    if mentions and postgres:
-        connection.execute(_MENTIONS_UNNEST, _columns(mentions, _MENTION_COLUMNS))
-    elif mentions:
-        connection.execute(insert(_MENTIONS), mentions)
     report.new_post_ids = ids
-    report.mentions = len(mentions)
+    report.mentions = sum(map(len, matches))
     report.linked = sum(1 for row in rows if row["duplicate_of_id"] is not None) + len(relink)
     return report
