@@ -18,7 +18,8 @@ The server runs in a child process so that only our side's CPU is counted. On a 
 times swing with other load, and this machine's speed drifts by tens of percent within minutes: the
 measurements are therefore interleaved. Each of ``--rounds`` rounds parses the bytes with feedparser
 alone once, then runs the whole path on a fresh database; the best round of each counts, so both sides
-of a ratio come from the same stretch of time. The CPU time of this process (all threads) is printed
+of a ratio come from the same stretch of time, and the median of the rounds' own ratios is printed
+beside it, so one lucky stretch cannot make the result. The CPU time of this process (all threads) is printed
 beside the wall times. The language model is loaded before timing (a running service has it loaded).
 
 For SQLite (a file) and PostgreSQL (a throw-away database on THREATWATCH_TEST_POSTGRES_URL's server).
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -257,6 +259,7 @@ def main() -> None:
                 firsts.append(first_timing)
                 agains.append(again_timing)
             parse, first, again = best(parses), best(firsts), best(agains)
+            ratios = [f.wall_s / p.wall_s for f, p in zip(firsts, parses, strict=True)]
             print(
                 f"[{backend}] feedparser alone: {entries / parse.wall_s:,.0f} entries/s "
                 f"(wall {parse.wall_s:.2f} s, cpu {parse.cpu_s:.2f} s)\n"
@@ -264,8 +267,8 @@ def main() -> None:
                 f"(wall {first.wall_s:.2f} s, cpu {first.cpu_s:.2f} s; {stored} stored)\n"
                 f"[{backend}] re-run, all 304:  wall {again.wall_s:.3f} s, cpu {again.cpu_s:.3f} s\n"
                 f"[{backend}] rounds (wall whole/feedparser): "
-                + ", ".join(f"{f.wall_s / p.wall_s:.2f}x" for f, p in zip(firsts, parses, strict=True))
-                + "\n"
+                + ", ".join(f"{r:.2f}x" for r in ratios)
+                + f"; median {statistics.median(ratios):.2f}x\n"
                 f"[{backend}] RATIO whole/feedparser: wall {first.wall_s / parse.wall_s:.2f}x, "
                 f"cpu {first.cpu_s / parse.cpu_s:.2f}x (target <= 2)\n"
                 f"[{backend}] RATIO first/re-run: wall {first.wall_s / again.wall_s:.0f}x, "
