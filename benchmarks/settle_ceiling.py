@@ -53,6 +53,9 @@ def variants(shipped: FastTrainingArguments) -> dict[str, FastTrainingArguments]
         "uncalibrated": replace(shipped, calibration="none"),
         "words1-3": replace(shipped, word_ngram_max=3),
         "chars1-6": replace(shipped, char_ngram_min=1, char_ngram_max=6),
+        # multilingual USE sentence embeddings joined to the n-grams, at two loudnesses
+        "use0.5": replace(shipped, sentence_embedding_weight=0.5),
+        "use1": replace(shipped, sentence_embedding_weight=1.0),
     }
 
 
@@ -114,7 +117,7 @@ def main() -> None:
     )
     print(
         f"{'variant':<14} {'settle':>6} {'none settled':>12} {'stream escalated':>16} "
-        f"{'recall loss':>11}  fit"
+        f"{'recall loss':>11} {'fast ms/msg':>11}  fit"
     )
     for name in names:
         started = time.monotonic()
@@ -129,7 +132,9 @@ def main() -> None:
         settle = choose_settle_threshold(
             dev_fast, transformer["dev"], [e.label.value for e in dev], thresholds=thresholds
         )
+        started = time.monotonic()
         test_fast = fast.predict_proba([e.text for e in test])
+        per_message = (time.monotonic() - started) / len(test) * 1000
         escalated = test_fast[:, NONE_COLUMN] < settle
         none = np.asarray([e.label is Label.NONE for e in test])
         stream = (
@@ -139,7 +144,7 @@ def main() -> None:
         loss = (reference - flagged_recall(mixed, escalated, test, thresholds)) * 100
         print(
             f"{name:<14} {settle:6.2f} {1 - escalated[none].mean():12.2f} {stream:16.3f} "
-            f"{loss:8.2f} pt  {fit:.0f} s"
+            f"{loss:8.2f} pt {per_message:11.2f}  {fit:.0f} s"
         )
 
 

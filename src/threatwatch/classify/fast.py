@@ -1,4 +1,5 @@
-"""The fast stage: word and character n-gram TF-IDF with a linear model. Trains in seconds on 2 cores."""
+"""The fast stage: word and character n-gram TF-IDF (optionally joined by sentence embeddings) with a
+linear model. Trains in seconds on 2 cores."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from threatwatch.classify.base import ClassificationResult, Span, decide
 from threatwatch.classify.explain import explain_labels, explained_results
+from threatwatch.classify.sentence_embeddings import SentenceEmbeddings
 from threatwatch.domain import LABELS, Label
 from threatwatch.watchlist.names import fold
 
@@ -53,6 +55,8 @@ class FastTrainingArguments:
     # Class-balanced weights skew probabilities; cross-validated sigmoid calibration puts them back.
     calibration: str = "sigmoid"  # "sigmoid", "isotonic" or "none"
     calibration_folds: int = 5
+    # > 0 joins multilingual USE sentence embeddings, scaled by this, to the n-grams (sentence_embeddings).
+    sentence_embedding_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -81,30 +85,31 @@ class FastStageModel:
 
     @classmethod
     def build_pipeline(cls, args: FastTrainingArguments) -> Pipeline:
-        features = FeatureUnion(
-            [
-                (
-                    "words",
-                    TfidfVectorizer(
-                        preprocessor=normalise_for_model,
-                        ngram_range=(1, args.word_ngram_max),
-                        min_df=args.min_df,
-                        sublinear_tf=True,
-                        token_pattern=r"(?u)@?\b\w+\b",
-                    ),
+        parts: list[tuple[str, Any]] = [
+            (
+                "words",
+                TfidfVectorizer(
+                    preprocessor=normalise_for_model,
+                    ngram_range=(1, args.word_ngram_max),
+                    min_df=args.min_df,
+                    sublinear_tf=True,
+                    token_pattern=r"(?u)@?\b\w+\b",
                 ),
-                (
-                    "chars",
-                    TfidfVectorizer(
-                        preprocessor=normalise_for_model,
-                        analyzer="char_wb",
-                        ngram_range=(args.char_ngram_min, args.char_ngram_max),
-                        min_df=args.min_df,
-                        sublinear_tf=True,
-                    ),
+            ),
+            (
+                "chars",
+                TfidfVectorizer(
+                    preprocessor=normalise_for_model,
+                    analyzer="char_wb",
+                    ngram_range=(args.char_ngram_min, args.char_ngram_max),
+                    min_df=args.min_df,
+                    sublinear_tf=True,
                 ),
-            ]
-        )
+            ),
+        ]
+        if args.sentence_embedding_weight > 0:
+            parts.append(("sentences", SentenceEmbeddings(args.sentence_embedding_weight)))
+        features = FeatureUnion(parts)
         linear = LogisticRegression(
             C=args.c, class_weight="balanced", max_iter=args.max_iter, random_state=args.seed
         )
