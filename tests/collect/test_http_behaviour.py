@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from threatwatch.collect.fetch import FetchResult
@@ -86,3 +87,35 @@ def test_unchanged_and_failed_sources_are_recorded_together_or_one_by_one(
 
     again = run_round(settings)  # a real round: the unchanged source answers 304
     assert again[same.id].not_modified and not again[gone.id].ok
+
+
+def test_a_round_of_unchanged_sources_costs_a_fixed_number_of_statements(
+    session: Session, settings: Settings
+) -> None:
+    """Recording 304s is one SELECT and the UPDATEs at commit, however many sources: a lookup per
+    source (the identity map losing the loaded rows) would also flush the previous UPDATE each time."""
+    sources = [
+        add_source(session, url=f"https://feeds.example/{i}.xml", poll_interval_s=60) for i in range(12)
+    ]
+    session.commit()
+    sessions = session_factory(engine_for(settings.database_url))
+    outcomes = [
+        FetchOutcome(source_id=s.id, result=FetchResult(url=s.url, not_modified=True, etag=f'"{s.id}"'))
+        for s in sources
+    ]
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    engine = engine_for(settings.database_url)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        reports = store_health_outcomes(sessions, outcomes=outcomes, settings=settings, owner=None)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(r.ok and r.not_modified for r in reports) and len(reports) == 12
+    assert statements.count("SELECT") == 1, statements
+    assert len(statements) <= 3, statements  # SELECT, then the UPDATEs (one executemany) at commit
+    session.expire_all()
+    assert [session.get(Source, s.id).etag for s in sources] == [f'"{s.id}"' for s in sources]  # type: ignore[union-attr]

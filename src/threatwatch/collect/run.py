@@ -260,9 +260,11 @@ def store_health_outcomes(
         with sessions() as session, session.begin():
             now = utcnow()
             # One SELECT for all of them; ``ingest``'s lookups then hit the identity map, and the
-            # updates go out together at commit.
-            session.scalars(select(Source).where(Source.id.in_([o.source_id for o in outcomes]))).all()
-            return [
+            # updates go out together at commit. The identity map holds objects weakly: ``loaded``
+            # keeps them alive, or each lookup would SELECT again and autoflush the previous UPDATE.
+            ids = [o.source_id for o in outcomes]
+            loaded = session.scalars(select(Source).where(Source.id.in_(ids))).all()
+            recorded = [
                 ingest(
                     session,
                     outcome=outcome,
@@ -272,6 +274,8 @@ def store_health_outcomes(
                 )
                 for outcome in outcomes
             ]
+            del loaded  # the dirty ones stay in the session (it holds them strongly) until the commit
+            return recorded
     except Exception:
         logger.warning("recording %d source outcomes together failed; one by one", len(outcomes))
     reports: list[SourceRunReport] = []

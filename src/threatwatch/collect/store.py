@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,14 +20,12 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     JSON,
-    ColumnElement,
     DateTime,
     Integer,
     Select,
     String,
     Table,
     Text,
-    any_,
     bindparam,
     cast,
     column,
@@ -36,10 +34,10 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    text,
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -126,14 +124,6 @@ def _posts_and_mentions_statement() -> Select[int, str]:
 _POSTS_AND_MENTIONS = _posts_and_mentions_statement()
 
 
-def _among(column: ColumnElement[str], values: Sequence[str], *, postgres: bool) -> ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter (psycopg parses statements with
-    more than 50 parameters anew on every call)."""
-    if postgres:
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
-    return column.in_(values)
-
-
 def _insert(
     connection: Connection, rows: list[dict[str, Any]], matches: list[list[Match]], *, postgres: bool
 ) -> list[int]:
@@ -195,6 +185,72 @@ _KNOWN, _SAME_SOURCE, _FIRST_POST = 0, 1, 2
 # Typed NULLs: PostgreSQL takes a UNION's column types from its first branch.
 _NO_AUTHOR, _NO_ID = cast(null(), String()), cast(null(), Integer())
 
+# PostgreSQL: the three lookups in one statement built once. The values travel as two JSON texts that
+# orjson writes in C (psycopg dumps array parameters element by element in Python), and the first post
+# of each hash is one index probe per hash, written so that the planner cannot choose otherwise: given
+# ``content_hash = ANY(...)`` it estimated a sequential scan cheaper while the table is young (a few
+# thousand rows), 1.9 ms a source where the probes take 0.3 ms. Together: 0.8 ms instead of 2 ms a source.
+_LOOKUP_POSTGRES = text(
+    """
+    SELECT 0 AS kind, external_id AS key, CAST(NULL AS VARCHAR) AS author, CAST(NULL AS INTEGER) AS first
+      FROM posts
+     WHERE source_id = :source_id
+       AND external_id = ANY(ARRAY(SELECT json_array_elements_text(CAST(:external_ids AS JSON))))
+    UNION ALL
+    SELECT 1, content_hash, author, NULL
+      FROM posts
+     WHERE source_id = :source_id
+       AND content_hash = ANY(ARRAY(SELECT json_array_elements_text(CAST(:hashes AS JSON))))
+    UNION ALL
+    SELECT 2, wanted.digest, NULL,
+           (SELECT id FROM posts
+             WHERE content_hash = wanted.digest AND duplicate_of_id IS NULL ORDER BY id LIMIT 1)
+      FROM json_array_elements_text(CAST(:hashes AS JSON)) AS wanted(digest)
+    """
+)
+
+
+def _lookup_rows(
+    connection: Connection,
+    *,
+    source_id: int,
+    external_ids: Sequence[str],
+    hashes: Sequence[str],
+    postgres: bool,
+) -> Iterator[Sequence[Any]]:
+    """(kind, key, author, first post id) rows; on PostgreSQL one round trip, on SQLite one per chunk
+    (its statements take at most a few thousand parameters)."""
+    if postgres:
+        parameters = {
+            "source_id": source_id,
+            "external_ids": orjson.dumps(list(external_ids)).decode(),
+            "hashes": orjson.dumps(list(hashes)).decode(),
+        }
+        yield from connection.execute(_LOOKUP_POSTGRES, parameters)
+        return
+    posts = _POSTS.c
+    for start in range(0, max(len(external_ids), len(hashes)), _CHUNK):
+        ids, digests = external_ids[start : start + _CHUNK], hashes[start : start + _CHUNK]
+        parts = []
+        if ids:
+            parts.append(
+                select(literal(_KNOWN), posts.external_id, _NO_AUTHOR, _NO_ID).where(
+                    posts.source_id == source_id, posts.external_id.in_(ids)
+                )
+            )
+        if digests:
+            parts.append(
+                select(literal(_SAME_SOURCE), posts.content_hash, posts.author, _NO_ID).where(
+                    posts.source_id == source_id, posts.content_hash.in_(digests)
+                )
+            )
+            parts.append(
+                select(literal(_FIRST_POST), posts.content_hash, _NO_AUTHOR, func.min(posts.id))
+                .where(posts.content_hash.in_(digests), posts.duplicate_of_id.is_(None))
+                .group_by(posts.content_hash)
+            )
+        yield from connection.execute(union_all(*parts))
+
 
 def _lookup(
     connection: Connection,
@@ -204,46 +260,24 @@ def _lookup(
     hashes: Sequence[str],
     postgres: bool,
 ) -> tuple[set[str], set[tuple[str, str | None]], dict[str, int]]:
-    """What the database already holds of these entries, in one round trip per chunk (the only one on
-    PostgreSQL, whose arrays have no parameter limit): the external ids this source delivered before,
+    """What the database already holds of these entries: the external ids this source delivered before,
     the (content hash, author) pairs of this source, and the first post of each content hash anywhere.
 
     Core on the session's connection, not ORM selects: this runs once per source per round and ORM
     result processing cost as much as the queries."""
-    posts = _POSTS.c
-    size = max(len(external_ids), len(hashes), 1) if postgres else _CHUNK
     known: set[str] = set()
     same_source: set[tuple[str, str | None]] = set()
     first_post: dict[str, int] = {}
-    for start in range(0, max(len(external_ids), len(hashes)), size):
-        ids, digests = external_ids[start : start + size], hashes[start : start + size]
-        parts = []
-        if ids:
-            parts.append(
-                select(literal(_KNOWN), posts.external_id, _NO_AUTHOR, _NO_ID).where(
-                    posts.source_id == source_id, _among(posts.external_id, ids, postgres=postgres)
-                )
-            )
-        if digests:
-            parts.append(
-                select(literal(_SAME_SOURCE), posts.content_hash, posts.author, _NO_ID).where(
-                    posts.source_id == source_id, _among(posts.content_hash, digests, postgres=postgres)
-                )
-            )
-            parts.append(
-                select(literal(_FIRST_POST), posts.content_hash, _NO_AUTHOR, func.min(posts.id))
-                .where(
-                    _among(posts.content_hash, digests, postgres=postgres), posts.duplicate_of_id.is_(None)
-                )
-                .group_by(posts.content_hash)
-            )
-        for kind, key, author, first in connection.execute(union_all(*parts)):
-            if kind == _KNOWN:
-                known.add(key)
-            elif kind == _SAME_SOURCE:
-                same_source.add((key, author))
-            else:
-                first_post[key] = first
+    rows = _lookup_rows(
+        connection, source_id=source_id, external_ids=external_ids, hashes=hashes, postgres=postgres
+    )
+    for kind, key, author, first in rows:
+        if kind == _KNOWN:
+            known.add(key)
+        elif kind == _SAME_SOURCE:
+            same_source.add((key, author))
+        elif first is not None:  # PostgreSQL: NULL for a hash that no post has yet
+            first_post[key] = first
     return known, same_source, first_post
 
 
