@@ -182,8 +182,6 @@ def _hashed(text: str) -> tuple[str, list[str]]:
 
 
 _KNOWN, _SAME_SOURCE, _FIRST_POST = 0, 1, 2
-# Typed NULLs: PostgreSQL takes a UNION's column types from its first branch.
-_NO_AUTHOR, _NO_ID = cast(null(), String()), cast(null(), Integer())
 
 # PostgreSQL: the three lookups in one statement built once. The values travel as two JSON texts that
 # orjson writes in C (psycopg dumps array parameters element by element in Python), and the first post
@@ -219,7 +217,7 @@ def _lookup_rows(
     postgres: bool,
 ) -> Iterator[Sequence[Any]]:
     """(kind, key, author, first post id) rows; on PostgreSQL one round trip, on SQLite one per chunk
-    (its statements take at most a few thousand parameters)."""
+    (its statements take at most a few thousand parameters; its UNION needs no typed NULLs)."""
     if postgres:
         parameters = {
             "source_id": source_id,
@@ -234,18 +232,18 @@ def _lookup_rows(
         parts = []
         if ids:
             parts.append(
-                select(literal(_KNOWN), posts.external_id, _NO_AUTHOR, _NO_ID).where(
+                select(literal(_KNOWN), posts.external_id, null(), null()).where(
                     posts.source_id == source_id, posts.external_id.in_(ids)
                 )
             )
         if digests:
             parts.append(
-                select(literal(_SAME_SOURCE), posts.content_hash, posts.author, _NO_ID).where(
+                select(literal(_SAME_SOURCE), posts.content_hash, posts.author, null()).where(
                     posts.source_id == source_id, posts.content_hash.in_(digests)
                 )
             )
             parts.append(
-                select(literal(_FIRST_POST), posts.content_hash, _NO_AUTHOR, func.min(posts.id))
+                select(literal(_FIRST_POST), posts.content_hash, null(), func.min(posts.id))
                 .where(posts.content_hash.in_(digests), posts.duplicate_of_id.is_(None))
                 .group_by(posts.content_hash)
             )
