@@ -1,26 +1,28 @@
-"""Classification speed on a realistic stream (~95% `none`), each mode in its own process.
+"""Classification speed on a realistic stream, each mode in its own process.
 
 Modes: (a) a naive `transformers` text-classification pipeline over the fine-tuned transformer, one
-message at a time; (b) our batched transformer alone; (c) the cascade; (d) the fast stage alone.
-Prints messages/s, p50/p95 latency, CPU time per message, peak memory (RSS) and the ratios the targets
-speak of, plus flagged recall of (b) and (c) on the whole test split.
+message at a time; (b) our batched transformer alone; (c) the cascade, as intake calls it
+(`predict(explain=False)`); (d) the fast stage alone. Prints messages/s, p50/p95 latency, CPU time per
+message, peak memory (RSS) and the ratios between modes, plus flagged recall of (b) and (c) on the
+whole test split.
+
+The stream: by default the realistic stream set (`labelled_data/stream/stream.csv`, about 99% benign,
+written apart from the training data), drawn with replacement to ``--messages``. ``--source held-out``
+draws from the held-out splits instead (95% `none`; ``--hard-negative-share`` sets the share of hard
+negatives among them).
 
 The machine this runs on may be shared: every mode runs ``--rounds`` times, interleaved (a, b, c, d,
 a, b, ...), and the fastest round of each mode counts, so a burst of someone else's load hurts one
 round, not one mode. The CPU time per message (user + system, both threads) is printed beside the
 wall-clock figures because it moves much less with other load.
 
-The stream's `none` messages come from held-out data in which 42% are hard negatives, an enrichment
-of the labelled set by design. ``--hard-negative-share`` draws `none` with another share of hard
-negatives (a stated assumption about the real stream, reported as such); the default keeps the
-held-out mix.
-
-    python benchmarks/classify.py [--messages 1000] [--batch-size 256] [--rounds 3]
+    python benchmarks/classify.py [--messages 1000] [--batch-size 256] [--rounds 3] [--source stream]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import resource
@@ -36,6 +38,7 @@ import numpy as np
 from threatwatch.classify.cascade import CascadeModel, cascade_labels
 from threatwatch.classify.data import Example, load_labelled_data
 from threatwatch.classify.registry import current_model_path
+from threatwatch.classify.suites import STREAM_DIR, STREAM_FILE
 from threatwatch.config import get_settings
 from threatwatch.domain import FLAGGED_LABELS, Label
 
@@ -45,6 +48,15 @@ MODES = {
     "c": "cascade (int8, as served)",
     "d": "fast stage alone",
 }
+
+
+def stream_set(size: int, seed: int = 7) -> list[str]:
+    """The realistic stream set's texts, drawn with replacement to ``size``, shuffled."""
+    settings = get_settings()
+    with (settings.labelled_data_dir / STREAM_DIR / STREAM_FILE).open(encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    rng = random.Random(seed)
+    return rng.sample(texts, size) if size <= len(texts) else rng.choices(texts, k=size)
 
 
 def stream(
@@ -72,7 +84,7 @@ def stream(
 
 
 def run_mode(
-    mode: str, size: int, batch_size: int, hard_negative_share: float | None, *, quality: bool
+    mode: str, size: int, batch_size: int, hard_negative_share: float | None, *, quality: bool, source: str
 ) -> dict[str, Any]:
     import torch
 
@@ -81,7 +93,11 @@ def run_mode(
     path = current_model_path(settings.model_dir, settings.model_name)
     model = CascadeModel.from_pretrained(path, base_cache_dir=settings.cache_dir)
     examples = load_labelled_data(settings.labelled_data_dir)
-    texts = stream(examples, size, hard_negative_share=hard_negative_share)
+    texts = (
+        stream_set(size)
+        if source == "stream"
+        else stream(examples, size, hard_negative_share=hard_negative_share)
+    )
     latencies: list[float] = []
     started, cpu_started = time.perf_counter(), time.process_time()
     if mode == "a":
@@ -145,7 +161,8 @@ def _measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     for round_number in range(args.rounds):
         for mode in MODES:
             command = [sys.executable, str(Path(__file__).resolve()), "--mode", mode,
-                       "--messages", str(args.messages), "--batch-size", str(args.batch_size)]  # fmt: skip
+                       "--messages", str(args.messages), "--batch-size", str(args.batch_size),
+                       "--source", args.source]  # fmt: skip
             if args.hard_negative_share is not None:
                 command += ["--hard-negative-share", str(args.hard_negative_share)]
             if round_number == 0:
@@ -169,6 +186,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--source", choices=("stream", "held-out"), default="stream")
     parser.add_argument("--hard-negative-share", type=float, default=None)
     parser.add_argument("--mode", choices=sorted(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--quality", action="store_true", help=argparse.SUPPRESS)
@@ -177,17 +195,23 @@ def main() -> None:
         parser.error("--hard-negative-share must be in [0, 1]")
     if args.mode:
         result = run_mode(
-            args.mode, args.messages, args.batch_size, args.hard_negative_share, quality=args.quality
+            args.mode,
+            args.messages,
+            args.batch_size,
+            args.hard_negative_share,
+            quality=args.quality,
+            source=args.source,
         )
         print(json.dumps(result))
         return
     results = _measure(args)
-    mix = (
-        "held-out mix of none (42% hard negatives)"
-        if args.hard_negative_share is None
-        else f"none drawn with {args.hard_negative_share:.0%} hard negatives (assumed mix)"
-    )
-    print(f"stream: {args.messages} held-out messages, 95% none, {mix}; 2 threads; best of {args.rounds}\n")
+    if args.source == "stream":
+        described = "drawn from the realistic stream set (~99% benign)"
+    elif args.hard_negative_share is None:
+        described = "held-out, 95% none, the held-out mix of hard negatives"
+    else:
+        described = f"held-out, 95% none, {args.hard_negative_share:.0%} hard negatives (assumed mix)"
+    print(f"stream: {args.messages} messages {described}; 2 threads; best of {args.rounds}\n")
     columns = f"{'msg/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'CPU ms/msg':>10} {'peak MB':>8}  latency per"
     print(f"{'mode':<46} {columns}")
     for mode, label in MODES.items():
@@ -199,17 +223,11 @@ def main() -> None:
     a, b, c, d = (results[m]["messages_per_s"] for m in "abcd")
     cpu_a, cpu_c = (results[m]["cpu_ms_per_message"] for m in "ac")
     print()
-    print(f"cascade / naive pipeline   = {c / a:6.1f}x   (target >= 10x; by CPU time {cpu_a / cpu_c:.1f}x)")
+    print(f"cascade / naive pipeline   = {c / a:6.1f}x   (by CPU time {cpu_a / cpu_c:.1f}x)")
     print(f"cascade / batched transf.  = {c / b:6.1f}x")
     print(f"fast alone / cascade       = {d / c:6.1f}x")
-    print(f"cascade messages/s         = {c:6.0f}    (target >= 500)")
-    share = results["c"]["stream_share_escalated"]
-    print(f"share escalated to stage 2 = {share:.3f}")
-    # What the targets ask of stage 1: with the fast stage's and the batched transformer's measured
-    # costs per message, the largest escalated share at which the cascade would reach each target.
-    for name, goal in (("500 msg/s", 500.0), ("10x (a)", 10 * a)):
-        allowed = max(0.0, (1 / goal - 1 / d) * b)
-        print(f"  {name:<10} needs an escalated share <= {allowed:.3f} at these stage costs")
+    print(f"cascade messages/s         = {c:6.0f}    (target >= 200 on 2 cores)")
+    print(f"share escalated to stage 2 = {results['c']['stream_share_escalated']:.3f}")
     loss = (results["b"]["test_flagged_recall"] - results["c"]["test_flagged_recall"]) * 100
     print(
         f"flagged recall on test: batched {results['b']['test_flagged_recall']:.3f}, cascade "

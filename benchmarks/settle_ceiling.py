@@ -108,7 +108,9 @@ def main() -> None:
         "test": model.transformer.predict_proba([e.text for e in test]),
     }
     reference = flagged_recall(transformer["test"], np.ones(len(test), dtype=bool), test, thresholds)
-    shipped_args = FastTrainingArguments(**json.loads((path / "fast" / TRAINING_ARGS_FILE).read_text()))
+    shipped_args = FastTrainingArguments.from_stored(
+        json.loads((path / "fast" / TRAINING_ARGS_FILE).read_text())
+    )
     chosen = variants(shipped_args)
     names = ["shipped", *chosen] if not args.variants else args.variants.split(",")
     print(

@@ -86,3 +86,23 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 messages per label per split from the real data, so every split has every label."""
+    import csv
+
+    from threatwatch.classify.data import load_labelled_data
+    from threatwatch.domain import LABELS
+
+    directory = tmp_path_factory.mktemp("labelled")
+    examples = load_labelled_data(REPO_ROOT / "labelled_data")
+    with (directory / "small.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "subtype"])
+        for split in ("train", "dev", "test"):
+            for label in LABELS:
+                chosen = [e for e in examples if e.split == split and e.label is label][:60]
+                writer.writerows([e.text, e.label.value, e.subtype] for e in chosen)
+    return directory

@@ -115,3 +115,30 @@ def test_bad_watchlist_exits_with_row_numbers(env: Path) -> None:
     result = runner.invoke(app, ["officials", "import", str(path)])
     assert result.exit_code == 1
     assert "row 2" in result.output and "nothing imported" in result.output
+
+
+def test_train_promote_goes_through_the_registry(
+    env: Path, small_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --promote` is the registry's promotion: a live row with the card's figures, an audit
+    record, and CURRENT pointing at the new model."""
+    from sqlalchemy import select
+
+    from threatwatch.db.engine import engine_for, session_factory
+    from threatwatch.db.models import AuditEvent, ModelVersion
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("THREATWATCH_MODEL_DIR", str(models))
+    monkeypatch.setenv("THREATWATCH_LABELLED_DATA_DIR", str(small_data))
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--stage", "fast", "--promote"])
+    assert result.exit_code == 0, result.output
+    name = (models / "CURRENT").read_text().strip()
+    assert name.startswith("fast-") and name in result.output
+    with session_factory(engine_for(get_settings().database_url))() as session:
+        row = session.scalars(select(ModelVersion).where(ModelVersion.name == name)).one()
+        assert row.status == "live" and row.metrics["test"]["flagged_f1"] is not None
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "model.promote")).all()
+        assert [a.object_id for a in audit] == [name]

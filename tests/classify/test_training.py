@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -13,26 +12,8 @@ from threatwatch.classify.data import load_labelled_data
 from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
 from threatwatch.classify.registry import ModelNotFoundError, current_model_path, set_current_model
 from threatwatch.classify.train import train_fast_model
-from threatwatch.domain import LABELS
-
-from ..conftest import REPO_ROOT
 
 ARGS = FastTrainingArguments(calibration_folds=2, min_df=1)
-
-
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """60 messages per label per split from the real data, so every split has every label."""
-    directory = tmp_path_factory.mktemp("labelled")
-    examples = load_labelled_data(REPO_ROOT / "labelled_data")
-    with (directory / "small.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label", "subtype"])
-        for split in ("train", "dev", "test"):
-            for label in LABELS:
-                chosen = [e for e in examples if e.split == split and e.label is label][:60]
-                writer.writerows([e.text, e.label.value, e.subtype] for e in chosen)
-    return directory
 
 
 def test_fast_training_is_reproducible_and_self_describing(small_data: Path, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from threatwatch.classify.transformer import (
     TransformerStage,
     TransformerTrainingArguments,
 )
+from threatwatch.classify.transformer_training import sample_none
 from threatwatch.domain import LABELS
 
 pytestmark = pytest.mark.slow
@@ -150,8 +151,33 @@ def _copy_with_config(saved: Path, target: Path, **changes: object) -> Path:
 
 
 def test_progress_is_reported_every_step(trained: tuple[TransformerStage, list[tuple[int, int]]]) -> None:
-    total = math.ceil(len(TEXTS) / ARGS.batch_size) * ARGS.epochs
+    """Over the originals plus their noisy copies, which the config counts per label."""
+    counts = trained[0].config.label_counts
+    assert len(TEXTS) < sum(counts.values()) < 2 * len(TEXTS)
+    assert all(counts[label] >= len(TINY[label]) for label in TINY)
+    total = math.ceil(sum(counts.values()) / ARGS.batch_size) * ARGS.epochs
     assert trained[1] == [(step, total) for step in range(1, total + 1)]
+
+
+def test_the_stage_reads_the_normalised_surface(
+    trained: tuple[TransformerStage, list[tuple[int, int]]],
+) -> None:
+    stage = trained[0]
+    assert stage.config.surface == "normalised"
+    tidy = "Het gemeentehuis is morgen gesloten."
+    noisy = "RT @gemeente: Het gemeentehuis is morgen gesloten. https://t.co/abc @a @b"
+    assert stage.model_text(noisy) == "Het gemeentehuis is morgen gesloten. http @user"
+    assert stage.model_text(tidy) == tidy
+
+
+def test_none_is_sampled_per_message_of_the_other_labels() -> None:
+    texts = [f"t{i}" for i in range(100)]
+    labels = ["none"] * 90 + ["threat"] * 10
+    kept_texts, kept_labels = sample_none(texts, labels, none_per_other=2.0, seed=1)
+    assert kept_labels.count("none") == 20 and kept_labels.count("threat") == 10
+    assert kept_texts == sorted(kept_texts, key=texts.index)  # input order kept
+    assert sample_none(texts, labels, none_per_other=2.0, seed=1) == (kept_texts, kept_labels)
+    assert sample_none(texts, labels, none_per_other=None, seed=1) == (texts, labels)
 
 
 def test_probabilities_are_rows_in_labels_order(

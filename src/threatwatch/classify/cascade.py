@@ -12,9 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from threatwatch.classify.base import ClassificationResult, Span, decide
-from threatwatch.classify.explain import explain_labels, explained_results
+from threatwatch.classify.explain import explained_results, verified_spans
 from threatwatch.classify.fast import CONFIG_FILE, FastStageModel, FastTrainingArguments
-from threatwatch.classify.thresholds import tune_thresholds
+from threatwatch.classify.prevalence import prior_weights, shift
+from threatwatch.classify.thresholds import tune_for_stream, tune_thresholds
 from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
 
 if TYPE_CHECKING:  # torch is imported only when a transformer is actually loaded
@@ -44,6 +45,9 @@ class CascadeConfig:
     # share of its probabilities after the first layers is below this; None: every escalated message
     # runs the whole transformer.
     exit_settle_below: float | None = None
+    # Per stage ("fast", "transformer"), the factors that move its probabilities from the label mix it
+    # trained on to a real stream's (`prevalence`); empty: scores as the stages give them.
+    prior_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     kind: str = "cascade"
 
 
@@ -80,20 +84,24 @@ class CascadeModel:
     def _stages(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
         """Probabilities per text and which texts the whole transformer decided."""
         probabilities = self.fast.predict_proba(texts)
-        decided = self.escalated(probabilities)
-        hard = np.flatnonzero(decided)
-        if not hard.size:
-            return probabilities, decided
-        escalated_texts = [texts[int(i)] for i in hard]
-        if self.gate is not None and self.config.exit_settle_below is not None:
-            from threatwatch.classify.early_exit import gated_proba
+        escalated = self.escalated(probabilities)
+        decided = escalated.copy()
+        hard = np.flatnonzero(escalated)
+        if hard.size:
+            escalated_texts = [texts[int(i)] for i in hard]
+            if self.gate is not None and self.config.exit_settle_below is not None:
+                from threatwatch.classify.early_exit import gated_proba
 
-            probabilities[hard], at_gate = gated_proba(
-                self.transformer, self.gate, escalated_texts, settle_below=self.config.exit_settle_below
-            )
-            decided[hard[at_gate]] = False
-        else:
-            probabilities[hard] = self.transformer.predict_proba(escalated_texts)
+                probabilities[hard], at_gate = gated_proba(
+                    self.transformer, self.gate, escalated_texts, settle_below=self.config.exit_settle_below
+                )
+                decided[hard[at_gate]] = False
+            else:
+                probabilities[hard] = self.transformer.predict_proba(escalated_texts)
+        weights = self.config.prior_weights
+        if weights:
+            probabilities[~escalated] = shift(probabilities[~escalated], weights[FAST_DIR])
+            probabilities[escalated] = shift(probabilities[escalated], weights[TRANSFORMER_DIR])
         return probabilities, decided
 
     def decided_by_transformer(self, texts: Sequence[str]) -> npt.NDArray[np.bool_]:
@@ -106,19 +114,19 @@ class CascadeModel:
     def predict(self, texts: Sequence[str], *, explain: bool = True) -> list[ClassificationResult]:
         probabilities, escalated = self._stages(texts)
         labels = cascade_labels(probabilities, escalated, self.config.thresholds)
-        # Flagged messages were all decided by the transformer: explain with it alone, so removing a word
-        # never hands the variant to the other stage.
         return explained_results(
-            texts,
-            probabilities,
-            labels,
-            version=self.version,
-            explain_with=self.transformer.predict_proba if explain else None,
+            texts, probabilities, labels, version=self.version, explain_with=self.explain if explain else None
         )
 
     def explain(self, texts: Sequence[str], labels: Sequence[Label]) -> list[tuple[Span, ...]]:
-        # The transformer alone, as in ``predict``.
-        return explain_labels(texts, labels, self.transformer.predict_proba)
+        """Flagged messages were all decided by the transformer; the fast stage proposes spans and the
+        transformer weighs them (`verified_spans`): three transformer passes per message."""
+        return verified_spans(
+            texts,
+            [LABELS.index(label) for label in labels],
+            propose=self.fast.predict_proba,
+            verify=self.transformer.predict_proba,
+        )
 
     def tuned(
         self,
@@ -130,9 +138,13 @@ class CascadeModel:
     ) -> CascadeModel:
         """The same stages with thresholds and settle points chosen on dev, from this model's own scores.
 
-        The fast stage may cost at most ``SETTLE_RECALL_BUDGET`` of flagged recall on dev against the
-        transformer deciding everything; the exit gate, where there is one, at most ``max_recall_loss``
-        for both together."""
+        Where both stages recorded the label mix they trained on, scores are moved to a real stream's
+        mix (`prevalence`) and the thresholds are tuned on the moved scores for the most flagged recall
+        within false-flag budgets (`thresholds.tune_for_stream`); otherwise for a recall target as
+        before. The fast stage may cost at most ``SETTLE_RECALL_BUDGET`` of flagged recall on dev
+        against the transformer deciding everything; the exit gate, where there is one, at most
+        ``max_recall_loss`` for both together."""
+        weights = self.stream_prior_weights()
         fast_dev = self.fast.predict_proba(dev_texts)
         gate_dev: npt.NDArray[np.float64] | None = None
         if self.gate is not None:
@@ -141,7 +153,17 @@ class CascadeModel:
             gate_dev, transformer_dev = gate_and_full_proba(self.transformer, self.gate, dev_texts)
         else:
             transformer_dev = self.transformer.predict_proba(dev_texts)
-        thresholds = tune_thresholds(transformer_dev, dev_gold, hard_negative=dev_hard_negative)
+        if weights:
+            transformer_dev = shift(transformer_dev, weights[TRANSFORMER_DIR])
+            ordinary = [
+                gold == Label.NONE.value and not hard
+                for gold, hard in zip(dev_gold, dev_hard_negative, strict=True)
+            ]
+            thresholds = tune_for_stream(
+                transformer_dev, dev_gold, hard_negative=dev_hard_negative, ordinary=ordinary
+            )
+        else:
+            thresholds = tune_thresholds(transformer_dev, dev_gold, hard_negative=dev_hard_negative)
         settle = choose_settle_threshold(
             fast_dev, transformer_dev, dev_gold, thresholds=thresholds, max_recall_loss=SETTLE_RECALL_BUDGET
         )
@@ -157,9 +179,21 @@ class CascadeModel:
                 max_recall_loss=max(max_recall_loss, SETTLE_RECALL_BUDGET),
             )
         config = replace(
-            self.config, thresholds=thresholds, settle_none_threshold=settle, exit_settle_below=exit_below
+            self.config,
+            thresholds=thresholds,
+            settle_none_threshold=settle,
+            exit_settle_below=exit_below,
+            prior_weights=weights,
         )
         return CascadeModel(self.fast, self.transformer, config, self.gate)
+
+    def stream_prior_weights(self) -> dict[str, dict[str, float]]:
+        """`prevalence.prior_weights` of both stages, or {} when either did not record its label mix."""
+        fast_counts = self.fast.config.label_counts
+        transformer_counts = self.transformer.config.label_counts
+        if not fast_counts or not transformer_counts:
+            return {}
+        return {FAST_DIR: prior_weights(fast_counts), TRANSFORMER_DIR: prior_weights(transformer_counts)}
 
     def save_config(self, directory: Path) -> None:
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")

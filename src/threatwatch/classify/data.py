@@ -17,7 +17,7 @@ Split = Literal["train", "dev", "test"]
 # `none` messages a keyword model would flag; the data card describes each kind.
 HARD_NEGATIVE_SUBTYPES = frozenset(
     {"news_about_threat", "counter_speech", "quoted_threat_report", "violent_idiom", "game_sport",
-     "democratic_pressure", "benign_lookalike"}
+     "democratic_pressure", "benign_lookalike", "negated_threat", "conditional_safe", "news_violence"}
 )  # fmt: skip
 REQUIRED_COLUMNS = ("text", "label")
 
@@ -38,6 +38,11 @@ class Example:
     @property
     def hard_negative(self) -> bool:
         return self.label is Label.NONE and self.subtype in HARD_NEGATIVE_SUBTYPES
+
+    @property
+    def ordinary(self) -> bool:
+        """A `none` message that is not a hard negative: the bulk of a real stream."""
+        return self.label is Label.NONE and not self.hard_negative
 
     @property
     def split(self) -> Split:

@@ -21,7 +21,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from threatwatch.classify.base import ClassificationResult, Span, decide
 from threatwatch.classify.explain import explain_labels, explained_results
+from threatwatch.classify.prevalence import label_counts
 from threatwatch.classify.sentence_embeddings import SentenceEmbeddings
+from threatwatch.classify.surface import normalise, with_noisy_copies
 from threatwatch.domain import LABELS, Label
 from threatwatch.watchlist.names import fold
 
@@ -35,10 +37,17 @@ TRAINING_ARGS_FILE = "training_args.json"
 
 
 def normalise_for_model(text: str) -> str:
-    """What the n-grams see: folded case and accents, any URL, @handle and digit made generic."""
+    """What the n-grams of models trained before surface normalisation see: folded case and accents,
+    any URL, @handle and digit made generic. Kept because their pickled pipelines call it by name."""
     text = _URL.sub(" url ", text)
     text = _HANDLE.sub(" @user ", text)
     return _DIGITS.sub("0", fold(text))
+
+
+def normalise_surface_for_model(text: str) -> str:
+    """What the n-grams see: the post's surface normalised (`surface.normalise`), case and accents
+    folded, digits made generic."""
+    return _DIGITS.sub("0", fold(normalise(text)))
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,15 @@ class FastTrainingArguments:
     calibration_folds: int = 5
     # > 0 joins multilingual USE sentence embeddings, scaled by this, to the n-grams (sentence_embeddings).
     sentence_embedding_weight: float = 0.0
+    # As in `TransformerTrainingArguments`: read the normalised surface, train on noisy copies too.
+    normalise_surface: bool = True
+    noisy_copy_share: float = 0.5
+
+    @classmethod
+    def from_stored(cls, raw: dict[str, Any]) -> FastTrainingArguments:
+        """Arguments saved beside a model; fields added since it was saved take the value that
+        reproduces it (no surface normalisation, no noisy copies), not today's default."""
+        return cls(**{"normalise_surface": False, "noisy_copy_share": 0.0, **raw})
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,8 @@ class FastConfig:
     version: str
     labels: tuple[str, ...] = tuple(label.value for label in LABELS)
     thresholds: dict[str, float] = field(default_factory=dict)
+    # How many of each label it trained on (noisy copies included): the prior its probabilities carry.
+    label_counts: dict[str, int] = field(default_factory=dict)
     kind: str = "fast"
 
 
@@ -85,11 +105,12 @@ class FastStageModel:
 
     @classmethod
     def build_pipeline(cls, args: FastTrainingArguments) -> Pipeline:
+        preprocessor = normalise_surface_for_model if args.normalise_surface else normalise_for_model
         parts: list[tuple[str, Any]] = [
             (
                 "words",
                 TfidfVectorizer(
-                    preprocessor=normalise_for_model,
+                    preprocessor=preprocessor,
                     ngram_range=(1, args.word_ngram_max),
                     min_df=args.min_df,
                     sublinear_tf=True,
@@ -99,7 +120,7 @@ class FastStageModel:
             (
                 "chars",
                 TfidfVectorizer(
-                    preprocessor=normalise_for_model,
+                    preprocessor=preprocessor,
                     analyzer="char_wb",
                     ngram_range=(args.char_ngram_min, args.char_ngram_max),
                     min_df=args.min_df,
@@ -124,8 +145,9 @@ class FastStageModel:
         cls, texts: Sequence[str], labels: Sequence[str], *, version: str, args: FastTrainingArguments
     ) -> FastStageModel:
         pipeline = cls.build_pipeline(args)
-        pipeline.fit(list(texts), list(labels))
-        return cls(pipeline, FastConfig(version=version))
+        texts, labels = with_noisy_copies(texts, labels, share=args.noisy_copy_share, seed=args.seed)
+        pipeline.fit(texts, labels)
+        return cls(pipeline, FastConfig(version=version, label_counts=label_counts(labels)))
 
     def with_thresholds(self, thresholds: dict[str, float]) -> FastStageModel:
         return FastStageModel(self.pipeline, FastConfig(**{**asdict(self.config), "thresholds": thresholds}))
@@ -144,7 +166,7 @@ class FastStageModel:
             probabilities,
             labels,
             version=self.version,
-            explain_with=self.predict_proba if explain else None,
+            explain_with=self.explain if explain else None,
         )
 
     def explain(self, texts: Sequence[str], labels: Sequence[Label]) -> list[tuple[Span, ...]]:

