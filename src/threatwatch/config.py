@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         ge=0,
         description="A challenger may lose at most this much flagged F1 on each evaluation.",
     )
+    retrain_stream_false_flag_margin: float = Field(
+        default=2.0,
+        ge=0,
+        description="A challenger may flag at most this many more ordinary posts per 1,000 than the champion "
+        "on the realistic stream set (labelled_data/stream/).",
+    )
     retrain_min_kappa: float = Field(
         default=0.6,
         ge=-1,

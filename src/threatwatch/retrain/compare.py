@@ -16,6 +16,16 @@ from threatwatch.classify.card import evaluate_on
 from threatwatch.classify.data import Example
 from threatwatch.classify.evaluate import Evaluation, format_evaluation
 from threatwatch.classify.plots import expected_calibration_error, write_card_plots
+from threatwatch.classify.suites import (
+    FUNCTIONAL_DIR,
+    FUNCTIONALITIES_FILE,
+    STREAM_DIR,
+    STREAM_FILE,
+    FunctionalReport,
+    StreamReport,
+    run_functional_suite,
+    run_stream_set,
+)
 from threatwatch.retrain.quality import Agreement
 
 COMPARISON_FILE = "COMPARISON.md"
@@ -58,6 +68,33 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class WorldComparison:
+    """Both models on the realistic stream set and the functional suite (`classify.suites`), where the
+    labelled data has them: what the fixed test split, written in the training data's style, cannot
+    show."""
+
+    champion_stream: StreamReport | None = None
+    challenger_stream: StreamReport | None = None
+    champion_functional: FunctionalReport | None = None
+    challenger_functional: FunctionalReport | None = None
+
+    def summary(self) -> dict[str, Any]:
+        def json_of(report: StreamReport | FunctionalReport | None) -> dict[str, Any] | None:
+            return report.to_json() if report is not None else None
+
+        return {
+            "stream": {
+                "champion": json_of(self.champion_stream),
+                "challenger": json_of(self.challenger_stream),
+            },
+            "functional": {
+                "champion": json_of(self.champion_functional),
+                "challenger": json_of(self.challenger_functional),
+            },
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
     promote: bool
     reason: str
@@ -73,6 +110,57 @@ def compare(
     return Comparison(name, list(examples), side(champion), side(challenger))
 
 
+def compare_world(champion: Classifier, challenger: Classifier, data_dir: Path) -> WorldComparison:
+    """Both models on the stream set and the functional suite under ``data_dir``, those that exist."""
+    stream_dir, functional_dir = data_dir / STREAM_DIR, data_dir / FUNCTIONAL_DIR
+    has_stream = (stream_dir / STREAM_FILE).is_file()
+    has_suite = (functional_dir / FUNCTIONALITIES_FILE).is_file()
+    return WorldComparison(
+        champion_stream=run_stream_set(champion, stream_dir) if has_stream else None,
+        challenger_stream=run_stream_set(challenger, stream_dir) if has_stream else None,
+        champion_functional=run_functional_suite(champion, functional_dir) if has_suite else None,
+        challenger_functional=run_functional_suite(challenger, functional_dir) if has_suite else None,
+    )
+
+
+def world_checks(world: WorldComparison, *, stream_margin: float) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the real-world checks: on the stream set the challenger may flag at most
+    ``stream_margin`` more ordinary posts per 1,000 than the champion; in the functional suite every
+    functionality must stay at or above its floor, or at least where the champion already was."""
+    problems: list[str] = []
+    notes: list[str] = []
+    old_stream, new_stream = world.champion_stream, world.challenger_stream
+    if old_stream is not None and new_stream is not None:
+        line = (
+            f"stream set: false flags per 1,000 ordinary posts {old_stream.false_flags_per_1000:.1f} -> "
+            f"{new_stream.false_flags_per_1000:.1f}"
+        )
+        if new_stream.false_flags_per_1000 > old_stream.false_flags_per_1000 + stream_margin:
+            problems.append(f"{line} (more than the margin {stream_margin:.1f})")
+        else:
+            notes.append(f"{line}, flagged recall {old_stream.recall:.2f} -> {new_stream.recall:.2f}")
+    else:
+        notes.append("stream set: none in the labelled data, not checked")
+    old_suite, new_suite = world.champion_functional, world.challenger_functional
+    if old_suite is not None and new_suite is not None:
+        before = {r.name: r for r in old_suite.results}
+        failing = [
+            f"{r.name} {before[r.name].pass_rate:.2f} -> {r.pass_rate:.2f} (floor {r.floor:.2f})"
+            for r in new_suite.results
+            if not r.holds and r.name in before and r.pass_rate < before[r.name].pass_rate
+        ]
+        if failing:
+            problems.append("functional suite below floor: " + ", ".join(failing))
+        else:
+            held = len(new_suite.results) - len(new_suite.below_floor)
+            notes.append(
+                f"functional suite: {held} of {len(new_suite.results)} functionalities at their floor"
+            )
+    else:
+        notes.append("functional suite: none in the labelled data, not checked")
+    return problems, notes
+
+
 def promotion_verdict(
     comparisons: Sequence[Comparison],
     *,
@@ -81,6 +169,8 @@ def promotion_verdict(
     agreement: Agreement | None = None,
     min_kappa: float = 0.0,
     min_agreement_items: int = 1,
+    world: WorldComparison | None = None,
+    stream_margin: float = 0.0,
 ) -> Verdict:
     """Promote only if, on every evaluation with examples, flagged recall does not drop (by more than
     ``recall_tolerance``, 0 by default) and flagged F1 does not fall by more than ``f1_margin``; and, when
@@ -92,6 +182,10 @@ def promotion_verdict(
     raised the fixed test split's flagged F1 of a champion trained on 2,099 messages from 0.799 to
     0.850). Analysts who contradict each other are the direct sign that the labels cannot be trusted.
     The fixed test split must have examples; an empty analyst window (no labels yet) is noted, not failed.
+
+    With ``world``, the real-world checks of `world_checks` must hold too: the test split is written in
+    the training data's style, so a challenger can gain there while flagging far more ordinary posts
+    or failing negations and counter-speech.
     """
     problems: list[str] = []
     notes: list[str] = []
@@ -130,9 +224,32 @@ def promotion_verdict(
                 f"{c.name} (n={c.n}): flagged recall {old.flagged_recall:.3f} -> {new.flagged_recall:.3f}, "
                 f"F1 {old.flagged_f1:.3f} -> {new.flagged_f1:.3f}"
             )
+    if world is not None:
+        world_problems, world_notes = world_checks(world, stream_margin=stream_margin)
+        problems += world_problems
+        notes += world_notes
     if problems:
         return Verdict(False, "; ".join(problems))
     return Verdict(True, "; ".join(notes))
+
+
+def _world_table(world: WorldComparison) -> str:
+    """The real-world checks side by side: stream set, then every functionality."""
+    rows = ["| check | champion | challenger | floor |", "| --- | --- | --- | --- |"]
+    old_stream, new_stream = world.champion_stream, world.challenger_stream
+    if old_stream is not None and new_stream is not None:
+        rows.append(
+            f"| stream set: false flags per 1,000 ordinary posts | {old_stream.false_flags_per_1000:.1f} | "
+            f"{new_stream.false_flags_per_1000:.1f} | - |"
+        )
+        rows.append(f"| stream set: flagged recall | {old_stream.recall:.2f} | {new_stream.recall:.2f} | - |")
+    old_suite, new_suite = world.champion_functional, world.challenger_functional
+    if old_suite is not None and new_suite is not None:
+        before = {r.name: r for r in old_suite.results}
+        for r in new_suite.results:
+            old = f"{before[r.name].pass_rate:.2f}" if r.name in before else "-"
+            rows.append(f"| functional: {r.name} | {old} | {r.pass_rate:.2f} | {r.floor:.2f} |")
+    return "\n".join(rows) if len(rows) > 2 else "No stream set or functional suite in the labelled data."
 
 
 def _delta_table(comparisons: Sequence[Comparison]) -> str:
@@ -170,6 +287,7 @@ def write_comparison_card(
     challenger: str,
     data_counts: dict[str, int],
     extra: dict[str, Any] | None = None,
+    world: WorldComparison | None = None,
 ) -> str:
     """``COMPARISON.md`` and ``comparison.json`` in the challenger's directory, figures (PR curves,
     confusion matrix, reliability) per evaluation and model under ``comparison/``; returns the markdown."""
@@ -204,6 +322,10 @@ def write_comparison_card(
 
 {_delta_table(comparisons)}
 
+## Real-world checks (realistic stream set, functional suite)
+
+{_world_table(world) if world is not None else "Not run."}
+
 {chr(10).join(sections)}
 """
     (directory / COMPARISON_FILE).write_text(markdown)
@@ -214,6 +336,7 @@ def write_comparison_card(
         "reason": verdict.reason,
         "data": data_counts,
         "evaluations": {c.name: c.summary() for c in comparisons},
+        "world": world.summary() if world is not None else None,
         **(extra or {}),
     }
     (directory / COMPARISON_METRICS_FILE).write_text(json.dumps(payload, indent=2, default=float) + "\n")

@@ -28,6 +28,7 @@ from threatwatch.retrain.compare import (
     Comparison,
     Verdict,
     compare,
+    compare_world,
     promotion_verdict,
     write_comparison_card,
 )
@@ -138,12 +139,15 @@ def evaluate_challenger(
         compare(TEST, champion, challenger, data.test),
         compare(WINDOW, champion, challenger, data.window_examples),
     ]
+    world = compare_world(champion, challenger, settings.labelled_data_dir)
     verdict = promotion_verdict(
         comparisons,
         f1_margin=settings.retrain_f1_margin,
         agreement=data.agreement,
         min_kappa=settings.retrain_min_kappa,
         min_agreement_items=settings.retrain_min_agreement_items,
+        world=world,
+        stream_margin=settings.retrain_stream_false_flag_margin,
     )
     doubtful = model_disagreements(data.added, challenger)
     markdown = write_comparison_card(
@@ -153,6 +157,7 @@ def evaluate_challenger(
         champion=champion_path.name,
         challenger=staged.name,
         data_counts=data.counts(),
+        world=world,
         extra={
             "adjudication": [c.__dict__ for c in data.conflicts + doubtful],
             "train_seconds": round(staged.train_seconds, 1),

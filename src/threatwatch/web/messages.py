@@ -184,6 +184,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "models.macro_f1": ("Macro-F1 (test)", "Macro F1 (test)"),
     "models.flagged_recall": ("Recall gemarkeerd (test)", "Flagged recall (test)"),
     "models.thresholds": ("Drempels", "Thresholds"),
+    "models.stream_false_flags": (
+        "Valse meldingen per 1.000 gewone berichten (stroom)",
+        "False flags per 1,000 ordinary posts (stream)",
+    ),
+    "models.stream_recall": ("Recall gemarkeerd (stroom)", "Flagged recall (stream)"),
+    "models.functional": ("Functionele toetsen op drempel", "Functional tests at floor"),
+    "models.verdict": ("Oordeel hertraining", "Retraining verdict"),
     "models.current": ("actief", "live"),
     # users and account
     "users.title": ("Gebruikers", "Users"),

@@ -107,6 +107,10 @@ class ModelVersionOut(BaseModel):
     macro_f1: float | None
     flagged_recall: float | None
     thresholds: dict[str, float]
+    stream_false_flags_per_1000: float | None
+    stream_recall: float | None
+    functional_at_floor: str | None
+    verdict: str | None
 
 
 class MeOut(BaseModel):
