@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from threatwatch.classify.surface import noisy, normalise, normalise_with_offsets, with_noisy_copies
+from threatwatch.classify.surface import noisy, normalise, with_noisy_copies
 
 TIDY = "Blijf thuis, houd 1,5 meter afstand en was je handen."
 
@@ -37,19 +37,6 @@ def test_what_is_said_survives_normalisation() -> None:
 
 def test_a_post_that_is_only_surface_keeps_its_text() -> None:
     assert normalise("RT @x:") == "RT @x:"
-
-
-def test_offsets_lead_back_to_the_original_text() -> None:
-    raw = "RT @nos: @a @b  we weten waar je woont https://t.co/x 🔥"
-    read = normalise_with_offsets(raw)
-    assert read.text == "@user we weten waar je woont http 🔥"
-    assert len(read.offsets) == len(read.text) + 1
-    start = read.text.index("weten waar")
-    s, e = read.original_span(start, start + len("weten waar"))
-    assert raw[s:e] == "weten waar"
-    h = read.text.index("@user")
-    s, e = read.original_span(h, h + len("@user"))
-    assert raw[s:e] == "@a"
 
 
 def test_noise_is_drawn_alike_for_every_label() -> None:

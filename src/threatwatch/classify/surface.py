@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 URL_PLACEHOLDER = "http"
 HANDLE_PLACEHOLDER = "@user"
@@ -28,76 +27,37 @@ _SURFACE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Normalised:
-    """The text a model reads, and for each of its characters the offset in the original text (plus one
-    final entry for the end), so spans found in the model's text can be shown in the original."""
-
-    text: str
-    offsets: tuple[int, ...]
-
-    def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """The original text's (start, end) for the model text's [start, end)."""
-        if end <= start:
-            return self.offsets[start], self.offsets[start]
-        return self.offsets[start], self.offsets[end - 1] + 1
-
-
-def normalise_with_offsets(text: str) -> Normalised:
-    """``normalise`` plus the way back to the original's character offsets."""
+def normalise(text: str) -> str:
+    """What every model stage reads instead of the raw post (see the module docstring); a post that is
+    nothing but surface keeps its text."""
     out: list[str] = []
-    offsets: list[int] = []
-
-    def keep(first: int, last: int) -> None:
-        out.extend(text[first:last])
-        offsets.extend(range(first, last))
-
-    def write(piece: str, start: int, end: int) -> None:
-        # A placeholder's characters point into what it replaces, its last one at the last character.
-        out.extend(piece)
-        offsets.extend(min(start + k, end - 1) for k in range(len(piece)))
-
     position = 0
     previous_handle = False
     for match in _SURFACE.finditer(text):
         start, end = match.span()
         if start > position:
-            keep(position, start)
+            out.append(text[position:start])
             previous_handle = False
         kind = match.lastgroup
         if kind == "url":
-            write(URL_PLACEHOLDER, start, end)
+            out.append(URL_PLACEHOLDER)
             previous_handle = False
         elif kind == "handle":
             # "@a @b @c" at the head of a reply says who is addressed, not what is said: one is enough.
             if not previous_handle:
-                write(HANDLE_PLACEHOLDER, start, end)
+                out.append(HANDLE_PLACEHOLDER)
             elif out and out[-1] == " ":
                 out.pop()
-                offsets.pop()
             previous_handle = True
         elif kind == "run":
-            keep(start, start + 3)
+            out.append(match.group()[:3])
             previous_handle = False
         elif kind == "space" and out and out[-1] != " ":
-            write(" ", start, end)
+            out.append(" ")
         # a retweet prefix and a trailing ellipsis are dropped
         position = end
-    keep(position, len(text))
-    while out and out[-1] == " ":
-        out.pop()
-        offsets.pop()
-    while out and out[0] == " ":
-        out.pop(0)
-        offsets.pop(0)
-    offsets.append(offsets[-1] + 1 if offsets else len(text))
-    return Normalised("".join(out), tuple(offsets))
-
-
-def normalise(text: str) -> str:
-    """What every model stage reads instead of the raw post (see the module docstring)."""
-    normalised = normalise_with_offsets(text).text
-    return normalised or text.strip()
+    out.append(text[position:])
+    return "".join(out).strip() or text.strip()
 
 
 # ----------------------------------------------------------------------------- training noise
