@@ -19,7 +19,7 @@ from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
 
 _WORD = re.compile(r"@?\w+(?:['’-]\w+)*", re.UNICODE)
 MAX_WORDS = 80  # longer texts: only the first words are occluded, which bounds the cost
-WINDOW_SIZES = (1, 3)
+WINDOW_SIZES = (1, 2, 3)
 
 
 def _word_windows(text: str, sizes: Sequence[int]) -> list[tuple[int, int]]:
