@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from threatwatch.classify.cascade import CascadeModel, cascade_labels
+from threatwatch.classify.cascade import TRANSFORMER_DIR, CascadeModel, cascade_labels
 from threatwatch.classify.data import Example, load_labelled_data
+from threatwatch.classify.prevalence import shift
 from threatwatch.classify.registry import current_model_path
 from threatwatch.classify.suites import STREAM_DIR, STREAM_FILE
 from threatwatch.config import get_settings
@@ -142,7 +143,9 @@ def run_mode(
         test_texts = [e.text for e in test]
         flagged = {label.value for label in FLAGGED_LABELS}
         if mode == "b":
-            probabilities = model.transformer.predict_proba(test_texts)
+            # as the cascade serves the transformer's scores: moved to the stream's label mix first
+            weights = model.config.prior_weights.get(TRANSFORMER_DIR, {})
+            probabilities = shift(model.transformer.predict_proba(test_texts), weights)
             labels = cascade_labels(probabilities, np.ones(len(test), dtype=bool), model.config.thresholds)
         else:
             labels = [r.label for r in model.predict(test_texts, explain=False)]
