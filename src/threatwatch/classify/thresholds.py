@@ -4,7 +4,7 @@ bear (`tune_for_stream`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,24 @@ def _flagged_scores(
     return recall, f1, rate(hard_negative), rate(ordinary)
 
 
+def _coordinate_search(
+    grid: Sequence[float], passes: int, key: Callable[[dict[str, float], float], tuple[float, ...]]
+) -> dict[str, float]:
+    """Per flagged label in turn, the grid value with the best ``key(thresholds, value)``; ``passes``
+    rounds over the labels."""
+    thresholds = {label.value: 0.5 for label in sorted(FLAGGED_LABELS)}
+    for _ in range(passes):
+        for label in list(thresholds):
+            best_key: tuple[float, ...] | None = None
+            best_value = thresholds[label]
+            for value in grid:
+                candidate = key({**thresholds, label: value}, value)
+                if best_key is None or candidate > best_key:
+                    best_key, best_value = candidate, value
+            thresholds[label] = best_value
+    return thresholds
+
+
 def tune_thresholds(
     probabilities: npt.NDArray[np.float64],
     gold: Sequence[str],
@@ -64,26 +82,17 @@ def tune_thresholds(
     ≤ ``false_flag_cap``. Where no setting is feasible, recall comes first, then fewer false flags.
     """
     hard = list(hard_negative) if hard_negative is not None else [False] * len(gold)
-    thresholds = {label.value: 0.5 for label in sorted(FLAGGED_LABELS)}
-    for _ in range(passes):
-        for label in list(thresholds):
-            best_key: tuple[float, ...] | None = None
-            best_value = thresholds[label]
-            for value in GRID:
-                recall, f1, false_flags, _ = _flagged_scores(
-                    probabilities, gold, {**thresholds, label: value}, hard
-                )
-                recall_ok, flags_ok = recall >= recall_target, false_flags <= false_flag_cap
-                if recall_ok and flags_ok:
-                    key: tuple[float, ...] = (2, f1, -abs(value - 0.5))
-                elif recall_ok:
-                    key = (1, -false_flags, f1)
-                else:
-                    key = (0, recall, -false_flags)
-                if best_key is None or key > best_key:
-                    best_key, best_value = key, value
-            thresholds[label] = best_value
-    return thresholds
+
+    def key(thresholds: dict[str, float], value: float) -> tuple[float, ...]:
+        recall, f1, false_flags, _ = _flagged_scores(probabilities, gold, thresholds, hard)
+        recall_ok, flags_ok = recall >= recall_target, false_flags <= false_flag_cap
+        if recall_ok and flags_ok:
+            return (2, f1, -abs(value - 0.5))
+        if recall_ok:
+            return (1, -false_flags, f1)
+        return (0, recall, -false_flags)
+
+    return _coordinate_search(GRID, passes, key)
 
 
 def tune_for_stream(
@@ -99,21 +108,13 @@ def tune_for_stream(
     """Coordinate search over per-label thresholds for the most flagged recall (then F1) among settings
     whose false flags stay within both budgets; where none does, the smallest overrun of the budgets
     (each relative to its size), then recall."""
-    thresholds = {label.value: 0.5 for label in sorted(FLAGGED_LABELS)}
-    for _ in range(passes):
-        for label in list(thresholds):
-            best_key: tuple[float, ...] | None = None
-            best_value = thresholds[label]
-            for value in STREAM_GRID:
-                recall, f1, hard_flags, ordinary_flags = _flagged_scores(
-                    probabilities, gold, {**thresholds, label: value}, hard_negative, ordinary
-                )
-                overrun = (
-                    max(0.0, hard_flags - hard_budget) / hard_budget
-                    + max(0.0, ordinary_flags - ordinary_budget) / ordinary_budget
-                )
-                key = (-overrun, recall, f1, value)
-                if best_key is None or key > best_key:
-                    best_key, best_value = key, value
-            thresholds[label] = best_value
-    return thresholds
+
+    def key(thresholds: dict[str, float], value: float) -> tuple[float, ...]:
+        recall, f1, hard_flags, ordinary_flags = _flagged_scores(
+            probabilities, gold, thresholds, hard_negative, ordinary
+        )
+        overrun = max(0.0, hard_flags - hard_budget) / hard_budget
+        overrun += max(0.0, ordinary_flags - ordinary_budget) / ordinary_budget
+        return (-overrun, recall, f1, value)
+
+    return _coordinate_search(STREAM_GRID, passes, key)
