@@ -16,16 +16,11 @@ from threatwatch.classify.data import Example, split_counts
 from threatwatch.classify.evaluate import Evaluation, evaluate, format_evaluation
 from threatwatch.classify.plots import expected_calibration_error, write_card_plots
 from threatwatch.classify.suites import (
-    FUNCTIONAL_DIR,
-    FUNCTIONALITIES_FILE,
-    STREAM_DIR,
-    STREAM_FILE,
     FunctionalReport,
     StreamReport,
     format_functional,
     format_stream,
-    run_functional_suite,
-    run_stream_set,
+    run_world,
 )
 from threatwatch.domain import LABELS
 
@@ -93,16 +88,14 @@ def _world_sections(
         return {}, "", None, None
     metrics: dict[str, Any] = {}
     sections = []
-    functional = stream = None
-    if (data_dir / FUNCTIONAL_DIR / FUNCTIONALITIES_FILE).is_file():
-        functional = run_functional_suite(model, data_dir / FUNCTIONAL_DIR)
+    functional, stream = run_world(model, data_dir)
+    if functional is not None:
         metrics["functional"] = functional.to_json()
         sections.append(
             "## Functional suite (`labelled_data/functional/`, written apart from the training data)\n"
             f"```\n{format_functional(functional)}\n```\n"
         )
-    if (data_dir / STREAM_DIR / STREAM_FILE).is_file():
-        stream = run_stream_set(model, data_dir / STREAM_DIR)
+    if stream is not None:
         metrics["stream"] = stream.to_json()
         sections.append(
             "## Realistic stream set (`labelled_data/stream/`, ~99% benign, never tuned on)\n"

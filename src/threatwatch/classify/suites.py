@@ -262,3 +262,16 @@ def format_stream(report: StreamReport) -> str:
     if noisy:
         lines.append("false flags by category: " + ", ".join(f"{k} {f}/{n}" for k, f, n in noisy))
     return "\n".join(lines)
+
+
+def run_world(model: Classifier, data_dir: Path) -> tuple[FunctionalReport | None, StreamReport | None]:
+    """The functional suite and the stream set under ``data_dir`` (a ``labelled_data`` folder), each
+    where it exists."""
+    functional_dir, stream_dir = data_dir / FUNCTIONAL_DIR, data_dir / STREAM_DIR
+    functional = (
+        run_functional_suite(model, functional_dir)
+        if (functional_dir / FUNCTIONALITIES_FILE).is_file()
+        else None
+    )
+    stream = run_stream_set(model, stream_dir) if (stream_dir / STREAM_FILE).is_file() else None
+    return functional, stream

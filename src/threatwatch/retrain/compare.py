@@ -16,16 +16,7 @@ from threatwatch.classify.card import evaluate_on
 from threatwatch.classify.data import Example
 from threatwatch.classify.evaluate import Evaluation, format_evaluation
 from threatwatch.classify.plots import expected_calibration_error, write_card_plots
-from threatwatch.classify.suites import (
-    FUNCTIONAL_DIR,
-    FUNCTIONALITIES_FILE,
-    STREAM_DIR,
-    STREAM_FILE,
-    FunctionalReport,
-    StreamReport,
-    run_functional_suite,
-    run_stream_set,
-)
+from threatwatch.classify.suites import FunctionalReport, StreamReport, run_world
 from threatwatch.retrain.quality import Agreement
 
 COMPARISON_FILE = "COMPARISON.md"
@@ -112,15 +103,9 @@ def compare(
 
 def compare_world(champion: Classifier, challenger: Classifier, data_dir: Path) -> WorldComparison:
     """Both models on the stream set and the functional suite under ``data_dir``, those that exist."""
-    stream_dir, functional_dir = data_dir / STREAM_DIR, data_dir / FUNCTIONAL_DIR
-    has_stream = (stream_dir / STREAM_FILE).is_file()
-    has_suite = (functional_dir / FUNCTIONALITIES_FILE).is_file()
-    return WorldComparison(
-        champion_stream=run_stream_set(champion, stream_dir) if has_stream else None,
-        challenger_stream=run_stream_set(challenger, stream_dir) if has_stream else None,
-        champion_functional=run_functional_suite(champion, functional_dir) if has_suite else None,
-        challenger_functional=run_functional_suite(challenger, functional_dir) if has_suite else None,
-    )
+    champion_functional, champion_stream = run_world(champion, data_dir)
+    challenger_functional, challenger_stream = run_world(challenger, data_dir)
+    return WorldComparison(champion_stream, challenger_stream, champion_functional, challenger_functional)
 
 
 def world_checks(world: WorldComparison, *, stream_margin: float) -> tuple[list[str], list[str]]:
