@@ -41,6 +41,7 @@ class CollectSummary:
     duplicates: int = 0
     linked: int = 0
     mentions: int = 0
+    entries_skipped: int = 0  # unreadable entries left out of otherwise healthy sources
     classified: int = 0
     flagged: int = 0
     queued: int = 0
@@ -156,6 +157,7 @@ def _add(summary: CollectSummary, report: SourceRunReport) -> None:
     summary.duplicates += report.duplicates
     summary.linked += report.linked
     summary.mentions += report.mentions
+    summary.entries_skipped += report.skipped_entries
     summary.sources_not_modified += int(report.not_modified)
     if not report.ok:
         summary.sources_failed += 1

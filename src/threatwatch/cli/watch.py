@@ -263,6 +263,11 @@ def print_collect_summary(summary: CollectSummary) -> None:
         f"{summary.mentions}; classified {summary.classified}, flagged {summary.flagged}, "
         f"queued {summary.queued}"
     )
+    if summary.entries_skipped:
+        err.print(
+            f"  {summary.entries_skipped} unreadable entries left out (reasons: `threatwatch sources list`)",
+            highlight=False,
+        )
     for source_id, reason in summary.errors.items():
         err.print(f"  source {source_id}: {reason}", highlight=False)
     console.print(

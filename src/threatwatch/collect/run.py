@@ -78,6 +78,7 @@ class SourceRunReport:
     mentions: int = 0
     not_modified: bool = False
     error: str | None = None
+    skipped_entries: int = 0  # unreadable entries left out; the source itself succeeded
 
 
 def fetch_page(snapshot: SourceSnapshot, *, settings: Settings, url: str, conditional: bool) -> FetchResult:
@@ -186,6 +187,9 @@ def ingest(
         last_modified=result.last_modified,
         cursor=page.cursor,
     )
+    if page.skipped:  # a healthy source with unreadable entries: the reason stays on the source
+        source.last_error = f"{len(page.skipped)} entries left out, first: {page.skipped[0]}"[:2000]
+        source.last_error_at = now
     return SourceRunReport(
         source_id=source.id,
         ok=True,
@@ -193,6 +197,7 @@ def ingest(
         duplicates=stored.duplicates,
         linked=stored.linked,
         mentions=stored.mentions,
+        skipped_entries=len(page.skipped),
     )
 
 
@@ -227,16 +232,29 @@ def store_outcome(
     matcher: OfficialMatcher | None = None,
 ) -> SourceRunReport:
     """Ingest one outcome in its own transaction; the watchlist is read only when there is something
-    to store (a 304 or an error needs no matcher)."""
-    with sessions() as session, session.begin():
-        return ingest(
-            session,
-            outcome=outcome,
-            matcher=matcher,
-            now=utcnow(),
-            max_backoff_s=settings.max_backoff_s,
-            lease_owner=owner,
-        )
+    to store (a 304 or an error needs no matcher).
+
+    Should storing fail for a reason nobody foresaw (a database refusing a value, a parser bug), that
+    transaction is rolled back and the failure recorded on the source in a new one: the source is backed
+    off and its lease given back, and the round goes on with the next source.
+    """
+    try:
+        with sessions() as session, session.begin():
+            return ingest(
+                session,
+                outcome=outcome,
+                matcher=matcher,
+                now=utcnow(),
+                max_backoff_s=settings.max_backoff_s,
+                lease_owner=owner,
+            )
+    except Exception as exc:
+        if outcome.error is not None:  # recording a failure failed: nothing else to fall back on
+            raise
+        logger.exception("storing source %s failed", outcome.source_id)
+        reason = f"could not store this source's entries: {type(exc).__name__}: {exc}"[:2000]
+        failed = FetchOutcome(source_id=outcome.source_id, error=reason)
+        return store_outcome(sessions, outcome=failed, settings=settings, owner=owner)
 
 
 def carries_content(outcome: FetchOutcome) -> bool:

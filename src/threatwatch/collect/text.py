@@ -15,9 +15,27 @@ _BLOCK_BOUNDARY = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|/blockquote|/tr|hr)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FIELD_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Lone surrogates (from "&#xD800;" or a JSON "\ud800") cannot be encoded as UTF-8: no database stores them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Raw-text and RCDATA elements: an HTML parser reads their content as text, so markup inside them
+# (``<noscript><img onerror=...></noscript>``) would come out as literal markup. Their content is
+# dropped with them: it is either not shown by a browser or form furniture, never a message.
+RAW_TEXT_ELEMENTS = frozenset(
+    {"script", "style", "iframe", "noscript", "noembed", "noframes", "textarea", "title", "xmp", "plaintext"}
+)
+# ammonia drops the content of SVG and MathML elements (<svg>, <text>, <mi>, ...) whole. Every tag but
+# the raw-text ones is read as a <span> instead: all tags are stripped anyway, and their text is kept.
+_TAG = re.compile(r"<(/?)([a-zA-Z][\w:-]*)")
+
+
+def _as_span(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(2).lower() in RAW_TEXT_ELEMENTS else f"<{match.group(1)}span"
+
+
 _STRIP_OPTIONS: dict[str, Any] = {
     "tags": set(),
-    "clean_content_tags": {"script", "style"},
+    "clean_content_tags": set(RAW_TEXT_ELEMENTS),
     "strip_comments": True,
 }
 # Built once where nh3 can (``Cleaner``, newer nh3): ``nh3.clean`` builds the sanitizer on every call.
@@ -26,19 +44,29 @@ _strip_all: Callable[[str], str] = (
 )
 
 
+def clean_field(value: str) -> str:
+    """A one-line field (author, id, link) every database accepts: no control characters (PostgreSQL
+    refuses NUL), no lone surrogates."""
+    return _SURROGATE.sub("\ufffd", _FIELD_CONTROL.sub("", value))
+
+
+def plain_text(text: str) -> str:
+    """Text that is already text (an Atom ``type="text"`` construct): "<blink>" stays "<blink>"; only
+    control characters, lone surrogates and spacing are cleaned, and Unicode normalised."""
+    text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", _CONTROL.sub("", text)))
+    return _NEWLINES.sub("\n", _SPACES.sub(" ", text)).strip()
+
+
 def html_to_text(markup: str) -> str:
-    """Drop every tag (and the content of script/style), keep link and @mention text, normalise Unicode.
+    """Drop every tag (and the content of raw-text elements such as script, style, noscript), keep link
+    and @mention text, normalise Unicode.
 
     nh3 (ammonia) parses like a browser, so broken or hostile markup cannot smuggle tags through.
     """
     if not markup:
         return ""
     if "<" not in markup and "&" not in markup:  # plain text (most titles): no parser needed
-        text = unicodedata.normalize("NFC", _CONTROL.sub("", markup))
-        return _NEWLINES.sub("\n", _SPACES.sub(" ", text)).strip()
-    marked = _BLOCK_BOUNDARY.sub("\n", markup)
+        return plain_text(markup)
+    marked = _TAG.sub(_as_span, _BLOCK_BOUNDARY.sub("\n", _SURROGATE.sub("\ufffd", markup)))
     stripped = _strip_all(marked)
-    text = html.unescape(stripped)
-    text = unicodedata.normalize("NFC", _CONTROL.sub("", text))
-    text = _SPACES.sub(" ", text)
-    return _NEWLINES.sub("\n", text).strip()
+    return plain_text(html.unescape(stripped))

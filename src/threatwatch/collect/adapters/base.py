@@ -23,6 +23,7 @@ class Page:
     entries: list[FeedEntry] = field(default_factory=list)
     cursor: str | None = None
     older_url: str | None = None
+    skipped: list[str] = field(default_factory=list)  # why each unreadable entry was left out
 
 
 class SourceAdapter(Protocol):

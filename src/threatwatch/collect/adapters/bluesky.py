@@ -11,7 +11,7 @@ from typing import Any
 
 from threatwatch.collect.adapters.base import JSON_ACCEPT, Page, with_query
 from threatwatch.collect.adapters.mastodon import as_object, load_json
-from threatwatch.collect.parse import MAX_TEXT_CHARS, FeedEntry, FeedError
+from threatwatch.collect.parse import MAX_TEXT_CHARS, FeedEntry, FeedError, read_entries
 
 PAGE_LIMIT = 50
 
@@ -62,17 +62,14 @@ class BlueskyApiAdapter:
         data = load_json(body, "Bluesky API")
         if not isinstance(data, dict) or not isinstance(data.get("feed"), list):
             raise FeedError("not a Bluesky author feed: expected a JSON object with a 'feed' list")
-        entries: list[FeedEntry] = []
+        posts = []
         for item in data["feed"]:
-            if not isinstance(item, dict):
-                continue
-            reply = as_object(item.get("reply"))
-            for post in (reply.get("root"), reply.get("parent"), item.get("post")):
-                entry = post_entry(post)
-                if entry is not None:
-                    entries.append(entry)
+            if isinstance(item, dict):
+                reply = as_object(item.get("reply"))
+                posts += [reply.get("root"), reply.get("parent"), item.get("post")]
+        entries, skipped = read_entries(posts, post_entry)
         cursor = data.get("cursor")
         older = (
             with_query(url, cursor=cursor) if isinstance(cursor, str) and cursor and data["feed"] else None
         )
-        return Page(entries=entries, older_url=older)
+        return Page(entries=entries, older_url=older, skipped=skipped)

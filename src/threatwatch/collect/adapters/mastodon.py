@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from threatwatch.collect.adapters.base import JSON_ACCEPT, Page, query_param, with_query
-from threatwatch.collect.parse import MAX_TEXT_CHARS, FeedEntry, FeedError
+from threatwatch.collect.parse import MAX_TEXT_CHARS, FeedEntry, FeedError, read_entries
 from threatwatch.collect.text import html_to_text
 
 PAGE_LIMIT = 40  # the API's maximum
@@ -73,8 +73,8 @@ class MastodonApiAdapter:
         if not isinstance(data, list):
             raise FeedError("not a Mastodon timeline: expected a JSON list of statuses")
         statuses = [s for s in data if isinstance(s, dict) and s.get("id")]
-        entries = [e for e in (status_entry(s) for s in statuses) if e is not None]
+        entries, skipped = read_entries(statuses, status_entry)
         ids = sorted((str(s["id"]) for s in statuses), key=_status_id_key)
         newest = ids[-1] if ids else query_param(url, "since_id")
         older = with_query(url, since_id=None, max_id=ids[0]) if len(ids) >= PAGE_LIMIT else None
-        return Page(entries=entries, cursor=newest, older_url=older)
+        return Page(entries=entries, cursor=newest, older_url=older, skipped=skipped)

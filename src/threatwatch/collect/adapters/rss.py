@@ -16,4 +16,4 @@ class RssAdapter:
 
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> Page:
         feed = parse_feed(body, content_type=content_type)
-        return Page(entries=feed.entries, older_url=feed.older_url)
+        return Page(entries=feed.entries, older_url=feed.older_url, skipped=feed.skipped)
