@@ -6,9 +6,8 @@
 #            check that the image can classify without any download).
 #   runtime: the venv, the cache, the models and labelled data; no compilers, no pip cache; non-root.
 #
-# Size: not measured here (no Docker engine where this was written). Estimated from the installed
-# virtual environment: ~1.8 GB venv (torch CPU 0.75 GB) + 0.47 GB base encoder + 0.05 GB models +
-# ~0.13 GB python:3.11-slim = about 2.4 GB uncompressed. See docs/scale-out.md.
+# `make container-test` builds this file unchanged and runs it (smoke test and compose stack); its
+# measured build time and image size, and what takes the space, are in docs/scale-out.md.
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
@@ -24,7 +23,8 @@ COPY pipelines ./pipelines
 RUN pip install . && pip uninstall --yes pip
 COPY models /opt/threatwatch/models
 # Bake the base weights: the project's own cache builder (classify.e5_base via load_classifier) writes
-# the ~470 MB float32 encoder once, here, instead of on every container's first start.
+# the float32 encoder once, here, instead of on every container's first start. It writes the cache
+# world-readable, so the non-root user below can read what root built.
 RUN THREATWATCH_DATA_DIR=/tmp/threatwatch python -c "from pathlib import Path; \
 from threatwatch.classify import load_classifier; \
 model = load_classifier(Path('/opt/threatwatch/models'), cache_dir=Path('/opt/threatwatch/cache')); \
@@ -59,4 +59,5 @@ EXPOSE 8000
 # Liveness only: /readyz (database + model) is for orchestrators that route traffic.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
-CMD ["sh", "-c", "threatwatch db upgrade && threatwatch serve"]
+# exec: the server becomes PID 1 and gets the stop signal itself (sh would not pass it on).
+CMD ["sh", "-c", "threatwatch db upgrade && exec threatwatch serve"]

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: run test lint typecheck check install postgres browser clean
+.PHONY: run test lint typecheck check install postgres browser container-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ browser:
 
 test: $(STAMP) postgres browser
 	$(BIN)/python -m pytest
+
+# Builds the image from the Dockerfile and runs it: alone, then the compose stack (tests/container/run.sh).
+# Uses Docker where an engine answers, else installs and prepares podman (needs root, as CI has).
+container-test:
+	tests/container/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

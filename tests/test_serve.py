@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -54,6 +55,54 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_stop_signal_ends_serve_and_everything_its_scheduler_started(tmp_path: Path) -> None:
+    """As a container's PID 1: SIGTERM reaches uvicorn and the scheduler at once, and the scheduler's
+    process group (its temporary Prefect server included) is gone afterwards. The 5-second stop is
+    measured on the real image by `make container-test`."""
+    url = f"sqlite:///{tmp_path / 'tw.db'}"
+    upgrade_database(url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "THREATWATCH_DATABASE_URL": url,
+        "THREATWATCH_DATA_DIR": str(tmp_path),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "threatwatch", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = ""
+    try:
+        assert process.stdout is not None
+        while "scheduled deployments served by Prefect" not in output:
+            line = process.stdout.readline()
+            assert line, output
+            output += line
+        scheduler = int(output.split("(pid ", 1)[1].split(")", 1)[0])
+        deadline = time.monotonic() + 60
+        while "being served" not in output and time.monotonic() < deadline:  # the runner is up
+            output += process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(scheduler, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the scheduler's processes outlived serve:\n{output}")
 
 
 def test_demo_makes_a_first_admin_once(session: Session) -> None:

@@ -252,6 +252,9 @@ def test_cache_round_trip(
     (entry,) = [p for p in cache_dir.iterdir()]  # one complete entry, no temp dirs left behind
     assert entry.name.startswith("e5-small-")
     assert {"model.safetensors", "tokenizer.json", "threatwatch-e5.json"} <= {p.name for p in entry.iterdir()}
+    # Readable by every user: an image bakes the cache as root and the service runs as another user.
+    for path in [entry, *entry.rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
 
     def must_not_rebuild(path: Path) -> None:
         raise AssertionError("second load rebuilt from the .bin instead of using the cache")

@@ -148,6 +148,14 @@ def _load_cached(target: Path) -> tuple[BertModel, PreTrainedTokenizerFast]:
     return model, cast(PreTrainedTokenizerFast, tokenizer)
 
 
+def _make_world_readable(directory: Path) -> None:
+    """mkdtemp makes 0700 and safetensors writes 0600: a cache built as root (an image's builder stage)
+    would be unreadable to the service user. The weights are public, so every user may read them."""
+    directory.chmod(0o755)
+    for path in directory.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def _save_cache(
     model: BertModel,
     tokenizer: PreTrainedTokenizerFast,
@@ -170,6 +178,7 @@ def _save_cache(
             "header": asdict(header),
         }
         (tmp / _CACHE_MARKER).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        _make_world_readable(tmp)
         if target.exists() and not _cache_is_complete(target, source_sha256):
             shutil.rmtree(target, ignore_errors=True)  # leftover from an older format
         try:

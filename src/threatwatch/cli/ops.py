@@ -119,6 +119,32 @@ def restore(
     console.print("run `threatwatch db upgrade` if the backup is older than this version")
 
 
+@app.command("wait")
+def wait_for(
+    database: Annotated[
+        bool, typer.Option("--database", help="Wait for THREATWATCH_DATABASE_URL to accept connections.")
+    ] = False,
+    prefect: Annotated[
+        bool, typer.Option("--prefect", help="Wait for the Prefect server at PREFECT_API_URL.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each before giving up.")] = 180.0,
+) -> None:
+    """Block until the services a container needs answer, so start order needs no health conditions."""
+    from threatwatch.db.admin import DatabaseUnavailableError, wait_for_database
+    from threatwatch.ops.cluster import ClusterError, wait_for_prefect
+
+    try:
+        if database:
+            wait_for_database(get_settings().database_url, timeout_s=timeout)
+        if prefect:
+            api_url = os.environ.get("PREFECT_API_URL")
+            if not api_url:
+                raise fail("--prefect needs PREFECT_API_URL")
+            wait_for_prefect(api_url, timeout_s=timeout)
+    except (DatabaseUnavailableError, ClusterError) as exc:
+        raise fail(str(exc)) from exc
+
+
 @app.command()
 def deploy(
     pool: Annotated[

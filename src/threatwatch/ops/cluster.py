@@ -46,6 +46,23 @@ def prefect_executable() -> str:
     return found
 
 
+def prefect_healthy(api_url: str) -> bool:
+    """Whether the Prefect server at ``api_url`` (``http://host:4200/api``) answers its health check."""
+    try:
+        return httpx.get(f"{api_url.rstrip('/')}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for_prefect(api_url: str, *, timeout_s: float, interval_s: float = 1.0) -> None:
+    """Return once the Prefect server answers; `ClusterError` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not prefect_healthy(api_url):
+        if time.monotonic() >= deadline:
+            raise ClusterError(f"the Prefect server at {api_url} did not answer within {timeout_s:.0f} s")
+        time.sleep(interval_s)
+
+
 @dataclass
 class PrefectCluster:
     """``prefect server`` on ``port`` with its database at ``database_url`` (postgresql+asyncpg://...),
@@ -106,12 +123,9 @@ class PrefectCluster:
                 raise ClusterError(
                     f"prefect server exited with {server.returncode}:\n{self.log_tail('server')}"
                 )
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    logger.info("prefect server up on %s", self.api_url)
-                    return
-            except httpx.HTTPError:
-                pass
+            if prefect_healthy(self.api_url):
+                logger.info("prefect server up on %s", self.api_url)
+                return
             time.sleep(1)
         raise ClusterError(
             f"prefect server not healthy after {self.startup_timeout_s:.0f} s:\n{self.log_tail('server')}"

@@ -8,6 +8,8 @@ from threatwatch.db.engine import create_db_engine
 from threatwatch.db.models import Base
 
 config = context.config
+#: pg_advisory_lock key that serialises concurrent upgrades ("threatwatch" in ASCII, truncated to int64).
+MIGRATION_LOCK_KEY = 0x7468726561747761
 target_metadata = Base.metadata
 
 
@@ -17,6 +19,12 @@ def run_migrations_online() -> None:
     engine = create_db_engine(url)
     try:
         with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas that all run `db upgrade` on start take turns: the first migrates, the others
+                # then find the schema at head. The session-level lock outlives the commit and is
+                # released when the connection closes.
+                connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+                connection.commit()
             if connection.dialect.name == "sqlite":
                 # Batch mode rebuilds a table (copy, DROP, rename); with foreign keys on, the DROP
                 # cascades and deletes every row that refers to it (all posts when `sources` is rebuilt).
