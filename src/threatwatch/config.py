@@ -116,11 +116,24 @@ class Settings(BaseSettings):
         description="Signs session cookies; empty: generated once and kept in <data dir>/secret_key.",
     )
     session_max_age_s: int = Field(default=8 * 3600, description="A login lasts this long.")
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Request bodies over this are refused (413) unread."
+    )
     cookie_secure: bool = Field(
         default=False, description="Send cookies over HTTPS only; set it behind a TLS proxy."
     )
     login_max_failures_per_user: int = Field(
-        default=5, ge=1, description="Failed logins for one username within the window before 429."
+        default=5,
+        ge=1,
+        description="Failed logins for one username from one client address within the window before that "
+        "address gets 429 for that username (other addresses are not affected).",
+    )
+    login_account_slowdown_after: int = Field(
+        default=10,
+        ge=1,
+        description="Failed logins for one username from all addresses within the window after which an "
+        "address that already failed on it (and never logged in to it) gets no further try until the "
+        "window passes; clean addresses are never refused.",
     )
     login_max_failures_per_address: int = Field(
         default=20, ge=1, description="Failed logins from one client address within the window before 429."
@@ -206,6 +219,12 @@ class Settings(BaseSettings):
         ge=0,
         description="A challenger may flag at most this many more ordinary posts per 1,000 than the champion "
         "on the realistic stream set (labelled_data/stream/).",
+    )
+    retrain_functional_case_margin: int = Field(
+        default=1,
+        ge=0,
+        description="Where the champion is already below a functionality's floor, a challenger may pass "
+        "this many fewer of its cases (a few dozen per functionality: one case is noise).",
     )
     retrain_min_kappa: float = Field(
         default=0.6,

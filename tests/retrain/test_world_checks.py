@@ -50,7 +50,7 @@ def test_more_false_flags_on_the_stream_than_the_margin_allows_are_a_problem() -
     )
 
 
-def test_a_functionality_may_not_fall_below_its_floor_nor_further_below_it() -> None:
+def test_a_functionality_may_not_fall_below_its_floor_nor_more_than_a_case_further_below_it() -> None:
     def problems(champion: float, challenger: float) -> list[str]:
         world = WorldComparison(
             champion_functional=_suite(champion), challenger_functional=_suite(challenger)
@@ -60,7 +60,9 @@ def test_a_functionality_may_not_fall_below_its_floor_nor_further_below_it() -> 
     assert problems(0.9, 0.8) == ["functional suite below floor: negated_threat 0.90 -> 0.80 (floor 0.85)"]
     assert problems(0.9, 0.85) == []  # at the floor holds
     assert problems(0.6, 0.7) == []  # below the floor, but no worse than the champion it replaces
-    assert problems(0.7, 0.6) != []
+    assert problems(0.7, 0.65) == []  # one case of 20 worse, where the champion was below: noise
+    assert problems(0.7, 0.6) != []  # two cases worse
+    assert problems(0.9, 0.8) != []  # one held floor lost is never noise
 
 
 def test_missing_evaluation_sets_are_noted_not_failed() -> None:

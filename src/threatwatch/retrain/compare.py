@@ -16,7 +16,7 @@ from threatwatch.classify.card import evaluate_on
 from threatwatch.classify.data import Example
 from threatwatch.classify.evaluate import Evaluation, format_evaluation
 from threatwatch.classify.plots import expected_calibration_error, write_card_plots
-from threatwatch.classify.suites import FunctionalReport, StreamReport, run_world
+from threatwatch.classify.suites import FunctionalReport, FunctionalResult, StreamReport, run_world
 from threatwatch.retrain.quality import Agreement
 
 COMPARISON_FILE = "COMPARISON.md"
@@ -108,10 +108,24 @@ def compare_world(champion: Classifier, challenger: Classifier, data_dir: Path) 
     return WorldComparison(champion_stream, challenger_stream, champion_functional, challenger_functional)
 
 
-def world_checks(world: WorldComparison, *, stream_margin: float) -> tuple[list[str], list[str]]:
+def _falls_short(old: FunctionalResult, new: FunctionalResult, *, case_margin: int) -> bool:
+    """Below the floor where the champion held it; or, where the champion was already below, more than
+    ``case_margin`` cases worse than it. A functionality has a few dozen cases, so one case either way
+    is within what two equally good models differ by."""
+    if new.holds:
+        return False
+    if old.holds:
+        return True
+    return new.passed < old.passed - case_margin if new.cases == old.cases else new.pass_rate < old.pass_rate
+
+
+def world_checks(
+    world: WorldComparison, *, stream_margin: float, functional_case_margin: int = 1
+) -> tuple[list[str], list[str]]:
     """(problems, notes) of the real-world checks: on the stream set the challenger may flag at most
     ``stream_margin`` more ordinary posts per 1,000 than the champion; in the functional suite every
-    functionality must stay at or above its floor, or at least where the champion already was."""
+    functionality the champion held must stay at or above its floor, and one the champion already
+    failed may not get worse by more than ``functional_case_margin`` cases."""
     problems: list[str] = []
     notes: list[str] = []
     old_stream, new_stream = world.champion_stream, world.challenger_stream
@@ -132,7 +146,7 @@ def world_checks(world: WorldComparison, *, stream_margin: float) -> tuple[list[
         failing = [
             f"{r.name} {before[r.name].pass_rate:.2f} -> {r.pass_rate:.2f} (floor {r.floor:.2f})"
             for r in new_suite.results
-            if not r.holds and r.name in before and r.pass_rate < before[r.name].pass_rate
+            if r.name in before and _falls_short(before[r.name], r, case_margin=functional_case_margin)
         ]
         if failing:
             problems.append("functional suite below floor: " + ", ".join(failing))
@@ -156,6 +170,7 @@ def promotion_verdict(
     min_agreement_items: int = 1,
     world: WorldComparison | None = None,
     stream_margin: float = 0.0,
+    functional_case_margin: int = 1,
 ) -> Verdict:
     """Promote only if, on every evaluation with examples, flagged recall does not drop (by more than
     ``recall_tolerance``, 0 by default) and flagged F1 does not fall by more than ``f1_margin``; and, when
@@ -210,7 +225,9 @@ def promotion_verdict(
                 f"F1 {old.flagged_f1:.3f} -> {new.flagged_f1:.3f}"
             )
     if world is not None:
-        world_problems, world_notes = world_checks(world, stream_margin=stream_margin)
+        world_problems, world_notes = world_checks(
+            world, stream_margin=stream_margin, functional_case_margin=functional_case_margin
+        )
         problems += world_problems
         notes += world_notes
     if problems:

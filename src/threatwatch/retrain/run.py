@@ -148,6 +148,7 @@ def evaluate_challenger(
         min_agreement_items=settings.retrain_min_agreement_items,
         world=world,
         stream_margin=settings.retrain_stream_false_flag_margin,
+        functional_case_margin=settings.retrain_functional_case_margin,
     )
     doubtful = model_disagreements(data.added, challenger)
     markdown = write_comparison_card(
