@@ -98,6 +98,54 @@ def test_bad_row_refuses_whole_file_with_row_numbers(session: Session, tmp_path:
     assert session.scalar(select(func.count()).select_from(Official)) == 0
 
 
+def test_row_with_an_extra_or_missing_cell_refuses_the_file_naming_its_line(
+    session: Session, tmp_path: Path
+) -> None:
+    """An unquoted comma shifts every later cell; the row is refused, not stored shifted."""
+    path = tmp_path / "w.csv"
+    path.write_text(
+        "name,role,organisation,aliases\n"
+        "Jan van der Berg,Burgemeester,Gemeente X\n"  # no aliases cell: optional, fine
+        "Jansen, Piet,Burgemeester,Gemeente Westdorp,PJ\n"
+        "\n"
+        '"Eva de Vries","Raadslid\nen fractievoorzitter",Gemeente X,,\n'  # a quoted cell over two lines
+        "Piet Puk,Wethouder\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(WatchlistError) as info:
+        import_officials(session, path=path)
+    assert info.value.problems == [
+        (
+            2,
+            "line 3: 5 cells but the header has 4 column(s) (name, role, organisation, aliases); "
+            "a cell that contains a comma must be in double quotes",
+        ),
+        (3, "line 5: 5 cells but the header has 4 column(s) (name, role, organisation, aliases); "
+            "a cell that contains a comma must be in double quotes"),
+        (4, "line 7: 2 cells but the header has 4 column(s) (name, role, organisation, aliases); "
+            "no cell for organisation"),
+    ]  # fmt: skip
+    assert "nothing imported" in str(info.value) and "row 2: line 3: 5 cells" in str(info.value)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Official)) == 0
+
+    # The issue's own file: one cell too many under name,role,organisation.
+    path.write_text("name,role,organisation\nJansen, Piet,Burgemeester,Gemeente Westdorp\n", encoding="utf-8")
+    with pytest.raises(WatchlistError, match="row 1: line 2: 4 cells but the header has 3 column"):
+        import_officials(session, path=path)
+    path.write_text(
+        'name,role,organisation\n"Jansen, Piet",Burgemeester,Gemeente Westdorp\n', encoding="utf-8"
+    )
+    import_officials(session, path=path)
+    session.commit()
+    official = session.scalars(select(Official)).one()
+    assert (official.name, official.role, official.organisation) == (
+        "Jansen, Piet",
+        "Burgemeester",
+        "Gemeente Westdorp",
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [

@@ -307,3 +307,44 @@ def test_concurrent_dispatchers_never_send_an_alert_twice(
     assert sum(r.sent for r in reports) == total
     assert sum(1 for r in reports if r.sent) >= 2  # the work was really shared
     assert len(subscriptions) == 3
+
+
+def test_concurrent_failures_are_each_recorded_on_the_alert_that_caused_them(
+    session: Session, officials: dict[str, Official], alert_settings: Settings, webhook: WebhookReceiver
+) -> None:
+    """One dispatch run sends many alerts at once; each failed alert keeps its own channel's error (not
+    a line another send logged meanwhile), and a host that does not resolve says so, not "timed out"."""
+    mp = officials["mp"].id
+    base = webhook.url("").replace("http://", "json://")
+    statuses = [500, 502, 503, 404, 418, 410]
+    for status in statuses:  # answered slowly, so these failures overlap with the other sends
+        webhook.behaviour[f"/broken-{status}"] = Behaviour(hang_first=1, hang_s=0.2, always_status=status)
+        subscribe(
+            session,
+            name=f"status {status}",
+            channel="apprise",
+            target=f"{base}/broken-{status}",
+            official_ids=[mp],
+        )
+    for i in range(6):
+        target = f"json://nowhere-{i}.invalid/"
+        subscribe(session, name=f"nowhere {i}", channel="apprise", target=target, official_ids=[mp])
+        subscribe(session, name=f"good {i}", channel="apprise", target=f"{base}/good-{i}", official_ids=[mp])
+    target = "http://nowhere-hook.invalid/h"
+    subscribe(session, name="nowhere hook", channel="webhook", target=target, official_ids=[mp])
+    flag(session, official_ids=[mp])
+    session.commit()
+    settings = alert_settings.model_copy(update={"alert_dispatch_workers": 16})
+
+    report = _run(settings, Clock(NOON))
+    assert (report.sent, report.failed_attempts) == (6, 13)
+    errors = {row.subscription: row.last_error or "" for row in list_alerts(session)}
+    assert all(errors[f"good {i}"] == "" for i in range(6)), errors
+    assert len(webhook.accepted()) == 6
+    for status in statuses:
+        error = errors[f"status {status}"]
+        assert f"error={status}" in error and "invalid" not in error, errors
+        assert not any(f"error={other}" in error for other in statuses if other != status), errors
+    for i in range(6):
+        assert errors[f"nowhere {i}"].startswith(f"could not resolve host nowhere-{i}.invalid: "), errors
+    assert errors["nowhere hook"].startswith("could not resolve host nowhere-hook.invalid: "), errors

@@ -7,6 +7,7 @@ loopback; these turn that back off.
 
 from __future__ import annotations
 
+import re
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,13 @@ from sqlalchemy.orm import Session
 from threatwatch.alerts import SubscriptionError, SubscriptionSpec, create_subscription, targets
 from threatwatch.alerts.channels import webhook_pool
 from threatwatch.alerts.dispatch import dispatch
-from threatwatch.alerts.targets import BlockedTargetError, PublicOnlyPoolManager, non_public_reason
+from threatwatch.alerts.status import redact_target
+from threatwatch.alerts.targets import (
+    BlockedTargetError,
+    PublicOnlyPoolManager,
+    non_public_reason,
+    normalise_webhook_url,
+)
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.models import Alert, DeliveryAttempt, Official, Subscription
@@ -95,12 +102,11 @@ def _spec(official: Official, channel: str, target: str) -> SubscriptionSpec:
 BLOCKED_TARGETS = [
     ("webhook", "http://127.0.0.1:8080/hook", "127.0.0.1 is a loopback address"),
     ("webhook", "http://localhost/hook", "localhost resolves to"),  # 127.0.0.1 or ::1
-    ("webhook", "http://2130706433/hook", "resolves to 127.0.0.1"),  # 127.0.0.1 as one number
     ("webhook", "http://169.254.169.254/latest/meta-data/", "link-local"),
     ("webhook", "https://10.0.0.5/hook", "10.0.0.5 is a private address"),
     ("webhook", "http://[::1]:8080/hook", "::1 is a loopback address"),
-    ("webhook", "http://[::ffff:127.0.0.1]/hook", "loopback address (IPv4 127.0.0.1 inside IPv6)"),
     ("webhook", "http://0.0.0.0:8000/", "unspecified"),
+    ("webhook", "http://[2002:7f00:1::]:8080/", "loopback"),  # 6to4 of 127.0.0.1
     ("apprise", "json://127.0.0.1:8080/x", "loopback"),
     ("apprise", "ntfy://192.168.1.10/alerts", "private"),
     ("apprise", "mailto://user:pass@example.com?smtp=10.0.0.25", "10.0.0.25 is a private address"),
@@ -124,6 +130,88 @@ def test_private_targets_are_refused_when_a_subscription_is_made(
     create_subscription(
         session, spec=_spec(officials["mp"], channel, target), actor="test", allow_private_targets=True
     )
+
+
+AMBIGUOUS_WEBHOOK_URLS = [
+    # urllib.parse (and the old listing) read example.com; urllib3, the sender, connects to 127.0.0.1.
+    ("http://127.0.0.1:18999\\@example.com/", "backslash"),
+    ("http://example.com\\@127.0.0.1/", "backslash"),
+    ("http://%31%32%37.0.0.1:18999/", "percent-encoded"),  # urllib3 decodes it to 127.0.0.1
+    ("http://ex%61mple.com/hook", "percent-encoded"),
+    ("http://example.com@127.0.0.1:18999/", "user name or password"),
+    ("https://user:secret@hooks.example.com/", "user name or password"),  # never sent by urllib3
+    ("http://0x7f.1/", "four decimal numbers"),
+    ("http://2130706433/hook", "four decimal numbers"),  # 127.0.0.1 as one number
+    ("http://127.1:18999/", "four decimal numbers"),
+    ("http://0177.0.0.1/", "four decimal numbers"),  # octal
+    ("http://127.0.0.1./", "four decimal numbers"),
+    ("http://[::ffff:127.0.0.1]/hook", "IPv4-mapped IPv6 address; write the IPv4 address 127.0.0.1"),
+    ("http://exa mple.com/", "space or control character"),
+    ("http://example.com:99999/", "cannot be parsed"),
+]
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize(("target", "reason"), AMBIGUOUS_WEBHOOK_URLS)
+def test_ambiguous_webhook_urls_are_refused_with_the_reason(
+    session: Session, officials: dict[str, Official], target: str, reason: str, allow_private: bool
+) -> None:
+    """A URL that parsers read differently is refused, not checked as one host and sent to another;
+    the switch for private targets does not change that (it is about where, not about guessing)."""
+    with pytest.raises(SubscriptionError, match=re.escape(reason)) as refused:
+        create_subscription(
+            session,
+            spec=_spec(officials["mp"], "webhook", target),
+            actor="test",
+            allow_private_targets=allow_private,
+        )
+    assert "secret" not in str(refused.value)  # the URL (it may hold a token) is not repeated
+    assert session.scalar(select(func.count()).select_from(Subscription)) == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "stored", "listed"),
+    [
+        ("HTTPS://Hooks.Example.NL:8443/a/./b/../c?x=1#frag", "https://hooks.example.nl:8443/a/c?x=1",
+         "https://hooks.example.nl:8443/…"),
+        ("http://[2001:4860:4860:0:0:0:0:8888]/hook", "http://[2001:4860:4860::8888]/hook",
+         "http://[2001:4860:4860::8888]/…"),
+        ("https://bürgerbüro.example/hook", "https://xn--brgerbro-65af.example/hook",
+         "https://xn--brgerbro-65af.example/…"),
+    ],
+)  # fmt: skip
+def test_webhook_url_is_stored_and_listed_as_the_sender_reads_it(
+    session: Session, officials: dict[str, Official], target: str, stored: str, listed: str
+) -> None:
+    subscription = create_subscription(
+        session, spec=_spec(officials["mp"], "webhook", target), actor="test", allow_private_targets=False
+    )
+    assert subscription.target == stored == normalise_webhook_url(stored)
+    assert redact_target("webhook", subscription.target) == listed
+
+
+def test_ambiguous_webhook_url_stored_earlier_is_refused_at_send_time_and_listed_truthfully(
+    session: Session, officials: dict[str, Official], alert_settings: Settings, webhook: WebhookReceiver
+) -> None:
+    """A subscription stored before the check existed goes through the same function when it is sent:
+    refused for good, even with private targets allowed, and listed with the host urllib3 would contact."""
+    assert alert_settings.alert_allow_private_targets
+    subscription = subscribe(
+        session, channel="webhook", target=webhook.url("/hook"), official_ids=[officials["mp"].id]
+    )
+    subscription.target = webhook.url("\\@example.com/")  # as the old check let it through
+    flag(session, official_ids=[officials["mp"].id])
+    session.commit()
+    port = webhook.url("").rsplit(":", 1)[1]
+    listed = redact_target("webhook", subscription.target)
+    assert listed == f"http://127.0.0.1:{port}/… (refused: ambiguous URL)"
+
+    sessions = session_factory(engine_for(alert_settings.database_url))
+    report = dispatch(sessions, settings=alert_settings, now=lambda: NOON)
+    assert (report.sent, report.gave_up) == (0, 1)
+    [attempt] = _attempts(session)
+    assert attempt.error is not None and attempt.error.startswith("refused: webhook URL contains a backslash")
+    assert webhook.received == []
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,33 @@ def test_sources_add_infers_or_takes_the_kind_and_refuses_bad_input(env: Path) -
     assert bad.exit_code == 1 and "unknown source kind 'telegram'" in bad.stderr
     scheme = runner.invoke(app, ["sources", "add", "ftp://x.example/feed"])
     assert scheme.exit_code == 1 and "unsupported source URL" in scheme.stderr
+
+
+def test_sources_import_adds_a_whole_file_in_one_call_or_nothing(env: Path) -> None:
+    rows = [f"https://regio{i}.example/feed.xml,Regio {i}" for i in range(400)]
+    path = env / "sources.csv"
+    path.write_text(
+        "url,name\n" + "\n".join([*rows[:200], "ftp://x.example/feed,ftp", *rows[200:]]) + "\n",
+        encoding="utf-8",
+    )
+    refused = runner.invoke(app, ["sources", "import", str(path)])
+    assert refused.exit_code == 1
+    assert "nothing imported, 1 problem(s)" in refused.stderr
+    assert "line 202: unsupported source URL 'ftp://x.example/feed'" in refused.stderr
+    assert "regio" not in runner.invoke(app, ["sources", "list", "--all"], env={"COLUMNS": "250"}).stdout
+
+    path.write_text("url,name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    added = runner.invoke(app, ["sources", "import", str(path), "--interval", "900"])
+    assert added.exit_code == 0, added.output
+    assert time.perf_counter() - started < 10  # one call for 400 sources, not 400 calls of ~4 s
+    assert "400 source(s) added, 0 already present" in added.stdout
+    listed = runner.invoke(app, ["sources", "list", "--all"], env={"COLUMNS": "250"}).stdout
+    assert "https://regio399.example/feed.xml" in listed and "900s" in listed
+    again = runner.invoke(app, ["sources", "import", str(path)])
+    assert again.exit_code == 0 and "0 source(s) added, 400 already present" in again.stdout
+    missing = runner.invoke(app, ["sources", "import", str(env / "nope.csv")])
+    assert missing.exit_code == 1 and "file not found" in missing.stderr
 
 
 def test_sources_list_shows_health_and_pauses_with_reason(env: Path) -> None:

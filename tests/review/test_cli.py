@@ -124,3 +124,40 @@ def test_queue_commands_for_scripts(cli_db: str, session: Session, tmp_path: Pat
         result = runner.invoke(app, args)
         assert result.exit_code == 1 and message in result.output, (args, result.output)
     assert len(session.scalars(select(Decision)).all()) == 2
+
+
+def test_the_cli_applies_the_role_table_as_the_web_app_does(
+    cli_db: str, session: Session, tmp_path: Path
+) -> None:
+    """Support may not review (its decisions would become training labels) and may export only what
+    was escalated to it, from the command line as on the web."""
+    source = make_source(session)
+    mayor = make_official(session, "Anna de Vries")
+    item = add_item(session, source=source, score=0.95, officials=(mayor,))
+    accounts.create_user(session, username="sup", password="lang genoeg wachtwoord", role="support")
+    accounts.create_user(session, username="ann", password="lang genoeg wachtwoord", role="analyst")
+    session.commit()
+    for command in (
+        ["queue", "claim", "--user", "sup"],
+        ["queue", "claim", str(item.id), "--user", "sup"],
+        ["queue", "decide", str(item.id), "threat", "--user", "sup"],
+        ["queue", "dismiss", str(item.id), "--user", "sup"],
+    ):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 1 and "may not review" in refused.output, (command, refused.output)
+    assert session.scalars(select(Decision)).all() == []
+    out = tmp_path / "evidence"
+    export = ["queue", "export", "--item", str(item.id), "--out", str(out)]
+    refused = runner.invoke(app, [*export, "--user", "sup"])
+    assert refused.exit_code == 1 and "only escalated items" in refused.output, refused.output
+    refused = runner.invoke(
+        app, ["queue", "export", "--official", str(mayor.id), "--out", str(out), "--user", "sup"]
+    )
+    assert refused.exit_code == 1 and "no escalated items" in refused.output, refused.output
+    assert not out.exists()
+
+    assert runner.invoke(app, ["queue", "claim", str(item.id), "--user", "ann"]).exit_code == 0
+    assert runner.invoke(app, ["queue", "decide", str(item.id), "threat", "--user", "ann"]).exit_code == 0
+    assert runner.invoke(app, ["queue", "escalate", str(item.id), "--user", "ann"]).exit_code == 0
+    allowed = runner.invoke(app, [*export, "--user", "sup"])  # escalated now: support may export it
+    assert allowed.exit_code == 0, allowed.output

@@ -1,5 +1,6 @@
-"""Failed-login throttling through the real app and database: per username, per client address, 429
-with Retry-After and a clear message, audited, lifted once the failures leave the window."""
+"""Failed-login throttling through the real app and database: per account and address, per client
+address, a gentle per-account brake, 429 with Retry-After and a clear message, audited, lifted once the
+failures leave the window or an admin unlocks the account; and never a lock-out of the real user."""
 
 from __future__ import annotations
 
@@ -16,17 +17,18 @@ from threatwatch.db.models import AuditEvent, User
 from threatwatch.domain import Role
 from threatwatch.web import create_app
 
-from .seed import CSRF_INPUT, PASSWORD
+from .seed import CSRF_INPUT, PASSWORD, login
 
 WINDOW_S = 600
 
 
-def _app(settings: Settings, *, per_user: int = 3, per_address: int = 50) -> FastAPI:
+def _app(settings: Settings, *, per_user: int = 3, per_address: int = 50, slowdown: int = 100) -> FastAPI:
     return create_app(
         settings.model_copy(
             update={
                 "login_max_failures_per_user": per_user,
                 "login_max_failures_per_address": per_address,
+                "login_account_slowdown_after": slowdown,
                 "login_failure_window_s": WINDOW_S,
             }
         )
@@ -56,7 +58,7 @@ def _age_failures(session: Session, seconds: float) -> None:
     session.commit()
 
 
-def test_failures_for_one_username_are_throttled_then_lifted(
+def test_failures_for_one_account_from_one_address_are_throttled_then_lifted(
     settings: Settings, session: Session, users: dict[Role, User]
 ) -> None:
     app = _app(settings, per_user=3)
@@ -74,29 +76,35 @@ def test_failures_for_one_username_are_throttled_then_lifted(
     assert f"over {-(-retry_after // 60)} minuten" in blocked.text
     assert attacker.get("/queue", follow_redirects=False).status_code == 303  # not logged in
 
-    # The account's owner, from elsewhere, is held up too (that is the point of a per-account limit).
-    owner = TestClient(app, client=("198.51.100.20", 6000))
-    english = owner.get("/login?lang=en")
+    english = attacker.get("/login?lang=en")
     assert english.status_code == 200
-    held = _try(owner, "analyst1", PASSWORD)
-    assert held.status_code == 429 and "Too many failed login attempts" in held.text
-    # ... but not other accounts.
-    assert _try(owner, "admin1", PASSWORD).status_code == 303
+    held = _try(attacker, "admin1", "wrong-4")  # other accounts from this address are not held
+    assert held.status_code == 401
+    again = _try(attacker, "analyst1", "wrong-5")
+    assert again.status_code == 429 and "Too many failed login attempts" in again.text
+
+    # The account's owner, from elsewhere, is not held up: no one can lock an analyst out.
+    owner = TestClient(app, client=("198.51.100.20", 6000))
+    assert _try(owner, "analyst1", "typo!").status_code == 401  # checked, not refused
+    assert _try(owner, "analyst1", PASSWORD).status_code == 303
+    assert owner.get("/queue").status_code == 200
 
     assert _actions(session) == [
         ("login_failed", "analyst1", "203.0.113.5"),
         ("login_failed", "analyst1", "203.0.113.5"),
         ("login_failed", "analyst1", "203.0.113.5"),
         ("login_throttled", "analyst1", "203.0.113.5"),
-        ("login_throttled", "analyst1", "198.51.100.20"),
-        ("login", "admin1", "198.51.100.20"),
+        ("login_failed", "admin1", "203.0.113.5"),
+        ("login_throttled", "analyst1", "203.0.113.5"),
+        ("login_failed", "analyst1", "198.51.100.20"),
+        ("login", "analyst1", "198.51.100.20"),
     ]
     throttled = session.scalars(select(AuditEvent).where(AuditEvent.action == "login_throttled")).first()
-    assert throttled is not None and throttled.details["by"] == "username"
+    assert throttled is not None and throttled.details["by"] == "account_address"
 
     # Throttled attempts are not failures: once the three failures are older than the window, it lifts.
     _age_failures(session, WINDOW_S + 1)
-    assert _try(owner, "analyst1", PASSWORD).status_code == 303
+    assert _try(attacker, "analyst1", PASSWORD).status_code == 303
 
 
 def test_failures_from_one_address_are_throttled_across_usernames(
@@ -124,10 +132,76 @@ def test_failures_from_one_address_are_throttled_across_usernames(
     assert _try(sprayer, "analyst1", PASSWORD).status_code == 303
 
 
+def test_guessing_spread_over_many_addresses_is_slowed_without_locking_the_owner_out(
+    settings: Settings, session: Session, users: dict[Role, User]
+) -> None:
+    """Once an account has many failures from everywhere, an address that already failed on it gets no
+    second guess; a clean address, and one the owner logged in from before, are still let through."""
+    app = _app(settings, per_user=5, slowdown=4)
+    office = TestClient(app, client=("198.51.100.7", 6000))
+    login(office, "analyst1")  # the owner's usual address: a known one
+    bots = [TestClient(app, client=(f"203.0.113.{n}", 5000)) for n in range(1, 5)]
+    for bot in bots:
+        assert _try(bot, "analyst1", "Welkom01!").status_code == 401
+    blocked = _try(bots[0], "analyst1", "Zomer2024!")  # a second guess from a dirty address: refused
+    assert blocked.status_code == 429
+    assert 0 < int(blocked.headers["Retry-After"]) <= WINDOW_S
+    assert _try(bots[0], "admin1", PASSWORD).status_code == 303  # other accounts: untouched
+
+    # A clean address with the right password gets in at once.
+    laptop = TestClient(app, client=("192.0.2.44", 7000))
+    assert _try(laptop, "analyst1", PASSWORD).status_code == 303
+    # A clean address with a typo is told it is wrong and, now dirty, waits like the bots ...
+    phone = TestClient(app, client=("192.0.2.45", 7000))
+    assert _try(phone, "analyst1", "typo").status_code == 401
+    assert _try(phone, "analyst1", PASSWORD).status_code == 429
+    # ... but the owner's known address keeps its own, per-address allowance.
+    fresh_office = TestClient(app, client=("198.51.100.7", 6001))
+    assert _try(fresh_office, "analyst1", "typo").status_code == 401
+    assert _try(fresh_office, "analyst1", PASSWORD).status_code == 303
+    session.expire_all()
+    by = session.scalars(select(AuditEvent.details).where(AuditEvent.action == "login_throttled")).all()
+    assert [d["by"] for d in by] == ["account", "account"]
+
+
+def test_an_admin_unlocks_an_account_on_the_users_page(
+    settings: Settings, session: Session, users: dict[Role, User]
+) -> None:
+    app = _app(settings, per_user=3)
+    owner = TestClient(app, client=("198.51.100.30", 6000))  # the owner, typing the old password
+    for _ in range(3):
+        assert _try(owner, "analyst1", "vorig wachtwoord").status_code == 401
+    assert _try(owner, "analyst1", PASSWORD).status_code == 429
+
+    admin = TestClient(app, client=("198.51.100.31", 6000))
+    csrf = login(admin, "admin1")
+    analyst_id = users[Role.ANALYST].id
+    assert f'action="/users/{analyst_id}/unlock"' in admin.get("/users").text
+    done = admin.post(f"/users/{analyst_id}/unlock", data={"csrf_token": csrf}, follow_redirects=True)
+    assert done.status_code == 200 and "Inlogblokkade van analyst1 opgeheven." in done.text
+
+    assert _try(owner, "analyst1", PASSWORD).status_code == 303
+    session.expire_all()
+    unlock = session.scalars(select(AuditEvent).where(AuditEvent.action == "unlock_login")).one()
+    assert (unlock.actor, unlock.object_id, unlock.details) == (
+        "admin1",
+        str(analyst_id),
+        {"username": "analyst1"},
+    )
+    # Unlocking forgets past failures only: new ones count again.
+    for _ in range(3):
+        assert _try(owner, "analyst1", "weer fout!").status_code == 401
+    assert _try(owner, "analyst1", PASSWORD).status_code == 429
+
+
 def test_a_few_failures_stay_under_the_default_limits(
     settings: Settings, session: Session, users: dict[Role, User]
 ) -> None:
-    assert (settings.login_max_failures_per_user, settings.login_max_failures_per_address) == (5, 20)
+    assert (
+        settings.login_max_failures_per_user,
+        settings.login_max_failures_per_address,
+        settings.login_account_slowdown_after,
+    ) == (5, 20, 10)
     client = TestClient(create_app(settings), client=("192.0.2.10", 7000))
     for _ in range(4):
         assert _try(client, "analyst1", "typo in it").status_code == 401

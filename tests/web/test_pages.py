@@ -6,17 +6,17 @@ from __future__ import annotations
 import re
 import stat
 from collections.abc import Callable
+from datetime import timedelta
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings
-from threatwatch.db.models import AuditEvent, Post, ReviewItem, User
+from threatwatch.db.models import AuditEvent, Post, ReviewItem, User, UserSession
 from threatwatch.domain import Role
-from threatwatch.web import create_app, deps
+from threatwatch.web import create_app
 from threatwatch.web.security import SECRET_FILE, SESSION_COOKIE
 
 from .seed import CSRF_INPUT, HOSTILE, PASSWORD, login, make_item, make_official, make_source
@@ -62,18 +62,15 @@ def test_login_logout_and_audit(app: FastAPI, session: Session, users: dict[Role
 
 
 def test_sessions_expire_and_end_when_the_user_is_deactivated(
-    app: FastAPI,
-    session: Session,
-    users: dict[Role, User],
-    monkeypatch: pytest.MonkeyPatch,
-    settings: Settings,
+    app: FastAPI, session: Session, users: dict[Role, User], settings: Settings
 ) -> None:
     client = TestClient(app)
     login(client, "analyst1")
-    real = deps._epoch()
-    monkeypatch.setattr(deps, "_epoch", lambda: real + settings.session_max_age_s + 5)
+    record = session.scalars(select(UserSession)).one()
+    aged = timedelta(seconds=settings.session_max_age_s + 5)  # the login is older than a login lasts
+    record.created_at, record.expires_at = record.created_at - aged, record.expires_at - aged
+    session.commit()
     assert client.get("/queue", follow_redirects=False).status_code == 303
-    monkeypatch.undo()
     login(client, "analyst1")
     users[Role.ANALYST].active = False
     session.commit()
@@ -199,11 +196,23 @@ def test_reference_pages(session: Session, client_as: ClientAs) -> None:
         follow_redirects=True,
     )
     assert "Niet gelukt: password must be at least" in created.text
+    repeated = admin.post(
+        "/users",
+        data={"csrf_token": csrf, "username": "nieuw", "role": "support", "password": PASSWORD * 2},
+        follow_redirects=True,
+    )
+    assert "Niet gelukt: password repeats the pattern" in repeated.text
     admin.post(
-        "/users", data={"csrf_token": csrf, "username": "nieuw", "role": "support", "password": PASSWORD * 2}
+        "/users",
+        data={
+            "csrf_token": csrf,
+            "username": "nieuw",
+            "role": "support",
+            "password": "een sterk ander wachtwoord",
+        },
     )
     assert "nieuw" in admin.get("/users").text
-    assert login(TestClient(admin.app), "nieuw", PASSWORD * 2)
+    assert login(TestClient(admin.app), "nieuw", "een sterk ander wachtwoord")
 
 
 def test_secret_key_is_generated_once_and_kept(settings: Settings, users: dict[Role, User]) -> None:
@@ -246,3 +255,27 @@ def test_queue_forms_and_thread_context(session: Session, client_as: ClientAs) -
     filtered = client.get("/queue?label=abuse&status=dismissed&official_id=&source_id=")
     assert filtered.text.count('class="entry"') == 2
     assert '<option value="abuse" selected>' in filtered.text
+
+
+def test_bidi_controls_are_shown_not_obeyed(session: Session, client_as: ClientAs) -> None:
+    """U+202E in a post would show "gpj.exe" as "exe.jpg": pages and the evidence document show the
+    control itself, the stored text (evidence) keeps it."""
+    text = "Zie bijlage \u202egpj.exe en \u2066kom\u2069 maar"
+    item = make_item(session, source=make_source(session), text=text)
+    session.commit()
+    client, _ = client_as(Role.ADMIN)
+    for page in (client.get(f"/items/{item.item_id}").text, client.get("/queue").text):
+        assert "\u202e" not in page and "\u2066" not in page
+        assert "[U+202E]gpj.exe" in page
+    evidence = client.get(f"/items/{item.item_id}/evidence.html")
+    assert evidence.status_code == 200, evidence.text[:300]
+    assert "\u202e" not in evidence.text and "[U+202E]gpj.exe" in evidence.text
+    session.expire_all()
+    assert session.scalars(select(Post.text).where(Post.text.contains("gpj"))).one() == text
+
+
+def test_the_language_cookie_follows_cookie_secure(settings: Settings) -> None:
+    secure_app = create_app(settings.model_copy(update={"cookie_secure": True}))
+    response = TestClient(secure_app, base_url="https://testserver").get("/login?lang=en")
+    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and "tw_lang" in v)
+    assert "secure" in cookie.lower()

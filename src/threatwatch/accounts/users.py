@@ -1,4 +1,10 @@
-"""Local accounts: argon2id password hashes, roles, and the audit of every login attempt."""
+"""Local accounts: argon2id password hashes, roles, and the audit of every login attempt.
+
+Passwords must pass ``passwords.password_problem`` (length, no common or trivially patterned password,
+no username or name inside). Changing a password or deactivating an account ends all of the account's
+browser sessions (``sessions``): whoever learnt the old password, or used the account before it was
+switched off, is out at once.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threatwatch import audit
+from threatwatch.accounts.passwords import MAX_PASSWORD_LENGTH, password_problem
+from threatwatch.accounts.sessions import end_user_sessions
 from threatwatch.accounts.throttle import login_name
 from threatwatch.db.models import User
 from threatwatch.db.types import utcnow
@@ -19,8 +27,6 @@ from threatwatch.domain import Role
 
 logger = logging.getLogger(__name__)
 
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; a cap stops a megabyte "password" burning CPU
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,99}$")
 
 # argon2-cffi's defaults are argon2id with the RFC 9106 low-memory profile.
@@ -33,15 +39,15 @@ class AccountError(ValueError):
     """A request about accounts that cannot be honoured (bad name, weak password, unknown user...)."""
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+def check_password(password: str, *, username: str = "", display_name: str = "") -> None:
+    """Raise ``AccountError`` naming the reason when the policy refuses ``password``."""
+    problem = password_problem(password, username=username, display_name=display_name)
+    if problem is not None:
+        raise AccountError(problem)
 
 
-def hash_password(password: str) -> str:
-    _check_password(password)
+def hash_password(password: str, *, username: str = "", display_name: str = "") -> str:
+    check_password(password, username=username, display_name=display_name)
     return _hasher.hash(password)
 
 
@@ -60,11 +66,12 @@ def create_user(
         raise AccountError(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from None
     if get_user(session, username=username) is not None:
         raise AccountError(f"user {username!r} already exists")
+    display_name = (display_name or username).strip()[:200]
     user = User(
         username=username,
-        display_name=(display_name or username).strip()[:200],
+        display_name=display_name,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, username=username, display_name=display_name),
         active=True,
         created_at=utcnow(),
     )
@@ -82,13 +89,56 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def set_password(session: Session, *, user: User, password: str) -> None:
-    user.password_hash = hash_password(password)
+def set_password(
+    session: Session, *, user: User, password: str, actor: str | None = None, now: datetime | None = None
+) -> int:
+    """A new password (policy-checked); every browser session of ``user`` ends. Audited as
+    ``change_password`` when ``actor`` names who did it. Returns how many sessions ended."""
+    user.password_hash = hash_password(password, username=user.username, display_name=user.display_name)
+    ended = end_user_sessions(session, user=user, reason="password_changed", now=now)
+    if actor is not None:
+        audit.record(
+            session,
+            actor=actor,
+            action="change_password",
+            object_type="user",
+            object_id=user.id,
+            details={"username": user.username, "sessions_ended": ended},
+        )
+    return ended
 
 
-def set_active(session: Session, *, user: User, active: bool) -> None:
-    """Deactivate rather than delete: decisions and audit rows keep pointing at the person."""
+def set_active(
+    session: Session, *, user: User, active: bool, actor: str | None = None, now: datetime | None = None
+) -> int:
+    """Deactivate rather than delete: decisions and audit rows keep pointing at the person.
+
+    Deactivating ends every browser session of the account (reactivating does not revive them: the
+    person logs in again). Audited as ``activate_user``/``deactivate_user`` when ``actor`` names who did
+    it. Returns how many sessions ended.
+    """
     user.active = active
+    ended = 0 if active else end_user_sessions(session, user=user, reason="deactivated", now=now)
+    if actor is not None:
+        audit.record(
+            session,
+            actor=actor,
+            action="activate_user" if active else "deactivate_user",
+            object_type="user",
+            object_id=user.id,
+            details={"username": user.username, "sessions_ended": ended},
+        )
+    return ended
+
+
+def password_matches(user: User, password: str) -> bool:
+    """Whether ``password`` is ``user``'s (for re-confirming it, as a password change does)."""
+    if not user.password_hash or len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        return bool(_hasher.verify(user.password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 def authenticate(session: Session, *, username: str, password: str) -> User | None:

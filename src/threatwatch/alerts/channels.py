@@ -5,6 +5,10 @@ retries itself: retries, back-off and bookkeeping belong to the dispatcher. Webh
 targets are checked against ``alerts.targets`` again here, at send time (DNS may have changed since the
 subscription was made); a blocked target is a permanent failure. The SMTP server is the operator's
 setting, not a user's choice, so e-mail is not checked.
+
+A webhook URL is sent as ``targets.normalise_webhook_url`` reads it, the same function that checked it
+when the subscription was made. Failures say what happened: a host that does not resolve is "could not
+resolve host ...", a refused connection "could not connect ...", and only a real time-out "timed out".
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
+import socket
 import ssl
 import time
 from email.message import EmailMessage
@@ -23,7 +29,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import urllib3
 
 from threatwatch.alerts.messages import AlertMessage
-from threatwatch.alerts.targets import BlockedTargetError, PublicOnlyPoolManager, check_target
+from threatwatch.alerts.targets import (
+    BlockedTargetError,
+    PublicOnlyPoolManager,
+    TargetURLError,
+    check_host,
+    parse_webhook_url,
+    resolve,
+    target_hosts,
+)
 from threatwatch.config import Settings
 
 
@@ -68,7 +82,15 @@ def webhook_pool(size: int, *, allow_private: bool) -> urllib3.PoolManager:
 def send_webhook(
     pool: urllib3.PoolManager, *, url: str, secret: str, message: AlertMessage, timeout_s: float
 ) -> int:
-    """POST the JSON payload with webhook-id/-timestamp/-signature headers; 2xx is success."""
+    """POST the JSON payload with webhook-id/-timestamp/-signature headers; 2xx is success.
+
+    A URL that ``targets.normalise_webhook_url`` refuses (stored before that check existed) is a
+    permanent failure: it is never sent as some parser happens to read it.
+    """
+    try:
+        parts = parse_webhook_url(url)
+    except TargetURLError as exc:
+        raise DeliveryError(f"refused: {exc}", permanent=True) from exc
     body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = int(time.time())
     headers = {
@@ -83,7 +105,7 @@ def send_webhook(
     try:
         response = pool.request(
             "POST",
-            url,
+            parts.url,
             body=body,
             headers=headers,
             timeout=urllib3.Timeout(total=timeout_s),
@@ -92,6 +114,13 @@ def send_webhook(
         )
     except BlockedTargetError as exc:
         raise DeliveryError(f"blocked: {exc}", permanent=True) from exc
+    # urllib3 2 makes NewConnectionError (and so NameResolutionError) a ConnectTimeoutError: these two
+    # come first, or a host that does not exist would read as "timed out".
+    except urllib3.exceptions.NameResolutionError as exc:
+        raise DeliveryError(_unresolved(parts.host or "", exc.__cause__)) from exc
+    except urllib3.exceptions.NewConnectionError as exc:
+        cause = exc.__cause__
+        raise DeliveryError(f"could not connect to {parts.netloc}: {cause or exc}") from exc
     except urllib3.exceptions.TimeoutError as exc:
         raise DeliveryError(f"timed out after {timeout_s:g} s ({type(exc).__name__})") from exc
     except urllib3.exceptions.HTTPError as exc:
@@ -159,20 +188,42 @@ def with_apprise_timeouts(url: str, timeout_s: float) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _unresolved(host: str, cause: BaseException | None) -> str:
+    """ "could not resolve host x: <the resolver's reason>" (e.g. Name or service not known)."""
+    reason = cause.strerror if isinstance(cause, socket.gaierror) and cause.strerror else cause
+    return f"could not resolve host {host.strip('[]')}" + (f": {reason}" if reason else "")
+
+
 def send_apprise(*, url: str, message: AlertMessage, timeout_s: float, allow_private: bool) -> None:
-    """Notify through Apprise; unless ``allow_private``, the URL's hosts are checked first."""
+    """Notify through Apprise; the URL's hosts are resolved first (and, unless ``allow_private``,
+    checked), so a host that does not resolve fails as "could not resolve host ...", which Apprise
+    itself reports only as a connection error.
+
+    The failure reason is this call's own: Apprise's result (``AppriseResult.logs()``, kept per notify
+    call) rather than a capture of the process-wide ``apprise`` logger, which in a dispatcher sending in
+    parallel also holds the other alerts' lines, so one alert was recorded with another's error.
+    """
     import apprise
 
-    if not allow_private:
+    for host, port in target_hosts("apprise", url):
         try:
-            check_target("apprise", url)
+            if allow_private:
+                resolve(host, port)
+            else:
+                check_host(host, port)
         except BlockedTargetError as exc:
             raise DeliveryError(f"blocked: {exc}", permanent=True) from exc
+        except socket.gaierror as exc:
+            raise DeliveryError(_unresolved(host, exc)) from exc
     notifier = apprise.Apprise()
     if not notifier.add(with_apprise_timeouts(url, timeout_s)):
         raise DeliveryError("Apprise does not understand this URL")
-    with apprise.LogCapture(level=apprise.logging.WARNING) as captured:  # type: ignore[no-untyped-call]
-        ok = notifier.notify(body=message.text, title=message.subject, body_format=apprise.NotifyFormat.TEXT)
-    if not ok:
-        detail = captured.getvalue().strip().splitlines() if captured else []
-        raise DeliveryError("Apprise notify failed" + (f": {detail[-1]}" if detail else ""))
+    result = notifier.notify(
+        body=message.text,
+        title=message.subject,
+        body_format=apprise.NotifyFormat.TEXT,
+        log_level=logging.WARNING,
+    )
+    if not result:
+        lines = [entry.message for entry in result.logs() if entry.level != "DEBUG" and entry.message]
+        raise DeliveryError("Apprise notify failed" + (f": {lines[-1]}" if lines else ""))

@@ -7,7 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
+from threatwatch.alerts.targets import TargetURLError, parse_webhook_url
 from threatwatch.db.models import Alert, DeliveryAttempt, Subscription
 
 
@@ -126,9 +129,25 @@ def failing_channels(session: Session) -> list[ChannelHealth]:
 
 
 def redact_target(channel: str, target: str) -> str:
-    """Apprise URLs and webhook URLs often carry tokens: show scheme and host only."""
+    """Apprise URLs and webhook URLs often carry tokens: show scheme and host only.
+
+    A webhook URL's host is the one the sender reads (``targets.parse_webhook_url``, urllib3), never a
+    guess from splitting the text, which named example.com for ``http://127.0.0.1\\@example.com/``.
+    A stored URL that the check refuses (made before it existed) is shown as urllib3 would contact it,
+    marked as refused; alerts to it fail at send time with the reason.
+    """
     if channel == "email":
         return target
+    if channel == "webhook":
+        try:
+            parts = parse_webhook_url(target)
+        except TargetURLError:
+            try:
+                parts = parse_url(target.strip())
+            except LocationParseError:
+                return "(unreadable webhook URL)"
+            return f"{parts.scheme}://{parts.netloc}/… (refused: ambiguous URL)"
+        return f"{parts.scheme}://{parts.netloc}/…"
     scheme, _, rest = target.partition("://")
     host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
     return f"{scheme}://{host}/…"

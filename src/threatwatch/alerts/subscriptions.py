@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from threatwatch import audit
 from threatwatch.alerts.schedule import parse_hhmm
 from threatwatch.alerts.status import redact_target
-from threatwatch.alerts.targets import BlockedTargetError, check_target
+from threatwatch.alerts.targets import BlockedTargetError, TargetURLError, check_target, normalise_webhook_url
 from threatwatch.db.models import Official, Subscription, User
 from threatwatch.domain import SEVERITY, Label
 
@@ -65,19 +64,25 @@ def _blank_to_none(value: str | None) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def _check_target(spec: SubscriptionSpec, *, allow_private_targets: bool) -> None:
-    """Refuse an unusable target. Messages show a URL only redacted: they end up in the flash cookie,
-    which is signed, not encrypted, and a webhook or Apprise URL may carry a token or password."""
+def _check_target(spec: SubscriptionSpec, *, allow_private_targets: bool) -> str:
+    """Refuse an unusable target; return the target to store. Messages show a URL only redacted: they
+    end up in the flash cookie, which is signed, not encrypted, and a webhook or Apprise URL may carry a
+    token or password.
+
+    A webhook URL is stored as ``targets.normalise_webhook_url`` rebuilds it from the sender's own
+    parse, and that form is what the SSRF check judges and the listings show, so what is checked,
+    shown and contacted is one URL. Ambiguous URLs are refused whether or not private targets are
+    allowed: the switch is about where alerts may go, not about guessing which host a URL means.
+    """
     target = spec.target.strip()
     if spec.channel == "email":
         if not _EMAIL.match(target):
             raise SubscriptionError(f"{target!r} is not an e-mail address")
     elif spec.channel == "webhook":
-        parts = urlsplit(target)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SubscriptionError(
-                f"webhook URL must be http(s)://host/...; got {redact_target(spec.channel, target)!r}"
-            )
+        try:
+            target = normalise_webhook_url(target)
+        except TargetURLError as exc:
+            raise SubscriptionError(str(exc)) from None
         if spec.webhook_secret is not None and not _SECRET.match(spec.webhook_secret):
             raise SubscriptionError("webhook secret must look like whsec_<base64>")
     else:
@@ -92,12 +97,13 @@ def _check_target(spec: SubscriptionSpec, *, allow_private_targets: bool) -> Non
             check_target(spec.channel, target)
         except BlockedTargetError as exc:
             raise SubscriptionError(str(exc)) from None
+    return target
 
 
 def _validate(
     session: Session, spec: SubscriptionSpec, *, allow_private_targets: bool
-) -> tuple[int | None, str | None, str | None]:
-    """Check every field; returns (user id, team, organisation) normalised."""
+) -> tuple[int | None, str | None, str | None, str]:
+    """Check every field; returns (user id, team, organisation, target) normalised."""
     if not spec.name.strip():
         raise SubscriptionError("a subscription needs a name")
     user_name, team = _blank_to_none(spec.subscriber_user), _blank_to_none(spec.subscriber_team)
@@ -129,7 +135,7 @@ def _validate(
         raise SubscriptionError(f"unknown label {', '.join(unknown)}; choose from {', '.join(ALERT_LABELS)}")
     if spec.channel not in CHANNELS:
         raise SubscriptionError(f"channel must be one of {', '.join(CHANNELS)}; got {spec.channel!r}")
-    _check_target(spec, allow_private_targets=allow_private_targets)
+    target = _check_target(spec, allow_private_targets=allow_private_targets)
     if spec.mode not in MODES:
         raise SubscriptionError(f"mode must be immediate or digest; got {spec.mode!r}")
     try:
@@ -141,7 +147,7 @@ def _validate(
         raise SubscriptionError("a digest needs at least one time of day (HH:MM)")
     if bool(spec.quiet_start) != bool(spec.quiet_end):
         raise SubscriptionError("quiet hours need both a start and an end")
-    return user_id, team, organisation
+    return user_id, team, organisation, target
 
 
 def create_subscription(
@@ -152,7 +158,9 @@ def create_subscription(
     ``allow_private_targets`` is ``Settings.alert_allow_private_targets``; every caller passes it, so
     none can forget the SSRF check by accident.
     """
-    user_id, team, organisation = _validate(session, spec, allow_private_targets=allow_private_targets)
+    user_id, team, organisation, target = _validate(
+        session, spec, allow_private_targets=allow_private_targets
+    )
     secret = spec.webhook_secret
     if spec.channel == "webhook" and secret is None:
         secret = generate_webhook_secret()
@@ -166,7 +174,7 @@ def create_subscription(
         min_severity=spec.min_severity,
         labels=sorted(set(spec.labels)),
         channel=spec.channel,
-        target=spec.target.strip(),
+        target=target,
         webhook_secret=secret if spec.channel == "webhook" else None,
         mode=spec.mode,
         digest_times=sorted(set(spec.digest_times)),

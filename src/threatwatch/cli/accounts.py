@@ -1,9 +1,13 @@
-"""`threatwatch users`: local accounts and API tokens."""
+"""`threatwatch users`: local accounts, their browser sessions and login throttle, and API tokens.
+
+Changes made here are audited with the actor ``cli:<OS user>`` (as ``threatwatch models`` does).
+"""
 
 from __future__ import annotations
 
+import getpass
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,10 +16,40 @@ from threatwatch.cli._common import app, console, fail, open_session
 from threatwatch.config import get_settings
 from threatwatch.domain import Role
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from threatwatch.db.models import User
+
 users_app = typer.Typer(help="Local accounts (argon2id passwords, roles) and API tokens.")
 token_app = typer.Typer(help="API tokens for scripts.")
 app.add_typer(users_app, name="users")
 users_app.add_typer(token_app, name="token")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _existing(session: Session, username: str) -> User:
+    from threatwatch.accounts import get_user
+
+    user = get_user(session, username=username)
+    if user is None:
+        raise fail(f"no user {username!r}")
+    return user
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
 
 
 @users_app.command("add")
@@ -23,17 +57,12 @@ def users_add(
     username: str,
     role: Annotated[Role, typer.Option(help="analyst, support or admin.")] = Role.ANALYST,
     display_name: Annotated[str | None, typer.Option(help="Shown in the app; default: the username.")] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Add an account; the password is asked for (twice) unless given on stdin."""
     from threatwatch.accounts import AccountError, create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     with open_session(get_settings()) as session:
         try:
             with session.begin():
@@ -60,25 +89,60 @@ def users_list() -> None:
 
 
 def _set_active(username: str, active: bool) -> None:
-    from threatwatch.accounts import get_user, set_active
+    from threatwatch.accounts import set_active
 
     with open_session(get_settings()) as session, session.begin():
-        user = get_user(session, username=username)
-        if user is None:
-            raise fail(f"no user {username!r}")
-        set_active(session, user=user, active=active)
-    console.print(f"{username} {'activated' if active else 'deactivated'}")
+        ended = set_active(session, user=_existing(session, username), active=active, actor=_actor())
+    ending = f"; {ended} session(s) ended" if not active else ""
+    console.print(f"{username} {'activated' if active else 'deactivated'}{ending}")
 
 
 @users_app.command("deactivate")
 def users_deactivate(username: str) -> None:
-    """Block logins and tokens; decisions and audit rows keep the person's name."""
+    """Block logins and tokens and end every browser session; decisions and audit rows keep the name."""
     _set_active(username, False)
 
 
 @users_app.command("activate")
 def users_activate(username: str) -> None:
     _set_active(username, True)
+
+
+@users_app.command("password")
+def users_password(username: str, password_stdin: PasswordStdin = False) -> None:
+    """Set a new password (asked twice unless given on stdin); every browser session of the user ends."""
+    from threatwatch.accounts import AccountError, set_password
+
+    password = _read_password(password_stdin)
+    with open_session(get_settings()) as session:
+        try:
+            with session.begin():
+                user = _existing(session, username)
+                ended = set_password(session, user=user, password=password, actor=_actor())
+        except AccountError as exc:
+            raise fail(str(exc)) from exc
+    console.print(f"password of {username} changed; {ended} session(s) ended")
+
+
+@users_app.command("sign-out")
+def users_sign_out(username: str) -> None:
+    """End every browser session of the user at once, on every replica (API tokens stay: revoke those
+    with `users token revoke`)."""
+    from threatwatch.accounts import sign_out_everywhere
+
+    with open_session(get_settings()) as session, session.begin():
+        ended = sign_out_everywhere(session, user=_existing(session, username), actor=_actor())
+    console.print(f"{username} signed out everywhere; {ended} session(s) ended")
+
+
+@users_app.command("unlock")
+def users_unlock(username: str) -> None:
+    """Lift the failed-login throttle on the user's account: failures so far stop counting against it."""
+    from threatwatch.accounts import unlock_login
+
+    with open_session(get_settings()) as session, session.begin():
+        unlock_login(session, user=_existing(session, username), actor=_actor())
+    console.print(f"logins for {username} unlocked")
 
 
 @token_app.command("create")

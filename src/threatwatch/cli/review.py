@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from threatwatch.cli._common import app, console, fail, open_session
 from threatwatch.config import get_settings
 from threatwatch.db.models import ReviewItem, User
+from threatwatch.web.access import Permission, can
 
 queue_app = typer.Typer(help="The review queue.")
 app.add_typer(queue_app, name="queue")
@@ -32,16 +33,19 @@ def _emit(value: Any) -> None:
 
 
 @contextmanager
-def _acting(username: str) -> Iterator[tuple[Session, User]]:
-    """A transaction acting as ``username``; review errors become one-line CLI errors."""
+def _acting(username: str, permission: Permission) -> Iterator[tuple[Session, User]]:
+    """A transaction acting as ``username``, refused unless the role table lets its role do
+    ``permission`` (as the web app would); review errors become one-line CLI errors."""
     from threatwatch.accounts import get_user
     from threatwatch.review import ReviewError
+    from threatwatch.review.authorise import ensure_allowed
 
     with open_session(get_settings()) as session:
         user = get_user(session, username=username)
         if user is None or not user.active:
             raise fail(f"no active user {username!r}")
         try:
+            ensure_allowed(user, permission)
             yield session, user
             session.commit()
         except (ReviewError, ValueError) as exc:
@@ -58,8 +62,19 @@ def _item_json(item: ReviewItem) -> dict[str, Any]:
     }
 
 
-def _run(username: str, action: Callable[[Session, User, datetime], T]) -> T:
-    with _acting(username) as (session, user):
+def _run(
+    username: str,
+    action: Callable[[Session, User, datetime], T],
+    *,
+    permission: Permission = Permission.REVIEW,
+    items: Sequence[int] = (),
+) -> T:
+    """``action`` as ``username`` once the role may do ``permission`` and may see each of ``items``."""
+    from threatwatch.review.authorise import ensure_item_visible
+
+    with _acting(username, permission) as (session, user):
+        for item_id in items:
+            ensure_item_visible(session, user=user, item_id=item_id)
         return action(session, user, datetime.now(UTC))
 
 
@@ -115,7 +130,7 @@ def queue_claim(
         item = claim_next(session, user=who, now=now, official_id=official, label=label)
         return None if item is None else _item_json(item)
 
-    _emit(_run(user, act))
+    _emit(_run(user, act, items=[item_id] if item_id is not None else []))
 
 
 @queue_app.command("release")
@@ -123,7 +138,7 @@ def queue_release(user: UserOpt, item_id: int) -> None:
     """Give a claimed item back to the queue."""
     from threatwatch.review import release_item
 
-    _run(user, lambda s, who, now: release_item(s, item_id=item_id, user=who, now=now))
+    _run(user, lambda s, who, now: release_item(s, item_id=item_id, user=who, now=now), items=[item_id])
     _emit({"id": item_id, "status": "open"})
 
 
@@ -136,7 +151,7 @@ def queue_decide(user: UserOpt, item_id: int, label: str, note: NoteOpt = None) 
         d = decide_item(session, item_id=item_id, user=who, label=label, note=note, now=now)
         return {"decision_id": d.id, "item_id": item_id, "label": d.label, "corrected": d.corrected}
 
-    _emit(_run(user, act))
+    _emit(_run(user, act, items=[item_id]))
 
 
 @queue_app.command("undo")
@@ -171,7 +186,7 @@ def queue_escalate(
         e = escalate_item(session, item_id=item_id, user=who, urgency=urgency, note=note, now=now)
         return {"escalation_id": e.id, "item_id": item_id, "urgency": e.urgency}
 
-    _emit(_run(user, act))
+    _emit(_run(user, act, items=[item_id]))
 
 
 def _when(value: str | None) -> datetime | None:
@@ -194,15 +209,23 @@ def queue_export(
     out: Annotated[Path, typer.Option(help="Folder for the .json and .html files.")] = Path(),
 ) -> None:
     """Write an evidence pack (JSON record + printable HTML) for a police report."""
-    from threatwatch.review import build_evidence_pack
+    from threatwatch.review import DecisionError, EvidencePack, build_evidence_pack
+    from threatwatch.review.authorise import escalated_item_ids
 
     start, end = _when(since), _when(until)
-    pack = _run(
-        user,
-        lambda s, who, now: build_evidence_pack(
-            s, actor=who, item_ids=item or None, official_id=official, since=start, until=end, now=now
-        ),
-    )
+
+    def act(session: Session, who: User, now: datetime) -> EvidencePack:
+        item_ids = item or None
+        if item_ids is None and official is not None and not can(who.role, Permission.VIEW_QUEUE):
+            # Roles that see only escalated items export only those (as on the official's web page).
+            item_ids = escalated_item_ids(session, official_id=official, start=start, end=end)
+            if not item_ids:
+                raise DecisionError("no escalated items about this official in that period")
+        return build_evidence_pack(
+            session, actor=who, item_ids=item_ids, official_id=official, since=start, until=end, now=now
+        )
+
+    pack = _run(user, act, permission=Permission.EXPORT_EVIDENCE, items=item or [])
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / f"{pack.filename_stem}.json", out / f"{pack.filename_stem}.html"
     json_path.write_bytes(pack.json_bytes())

@@ -117,6 +117,31 @@ def sources_add(
         raise fail(str(exc)) from None
 
 
+@sources_app.command("import")
+def sources_import(
+    path: Path,
+    interval: Annotated[
+        int | None,
+        typer.Option(help="Poll interval in seconds for rows that do not set poll_interval_s.", min=30),
+    ] = None,
+) -> None:
+    """Add many sources from a CSV (url[,name,kind,poll_interval_s]) or OPML file, in one transaction:
+    all rows, or none when any row is bad (each one is listed with its line)."""
+    from threatwatch.collect.source_import import SourceImportError, import_sources
+
+    settings = get_settings()
+    try:
+        with open_session(settings) as session, session.begin():
+            report = import_sources(
+                session, path=path, default_poll_interval_s=interval or settings.default_poll_interval_s
+            )
+    except SourceImportError as exc:
+        raise fail(str(exc)) from None
+    except FileNotFoundError:
+        raise fail(f"file not found: {path}") from None
+    console.print(f"{report.added} source(s) added, {report.already_present} already present")
+
+
 @sources_app.command("list")
 def sources_list(
     all_: Annotated[bool, typer.Option("--all", help="Also show full URLs and paused reasons.")] = False,

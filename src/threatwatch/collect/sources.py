@@ -29,10 +29,25 @@ class SourceError(ValueError):
     pass
 
 
+MAX_URL_LENGTH = 2000  # sources.url is a String(2000)
+
+
 def normalise_source_url(url: str) -> str:
-    """Accept http(s) URLs, file:// URLs and plain local paths (turned into file:// URLs)."""
+    """Accept http(s) URLs, file:// URLs and plain local paths (turned into file:// URLs).
+
+    An http(s) URL needs a host without spaces and, if it names one, a port from 1 to 65535; a URL
+    longer than the column (2000 characters) is refused rather than failing the INSERT.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        raise SourceError(f"source URL is longer than {MAX_URL_LENGTH} characters")
     parsed = urlparse(url)
-    if parsed.scheme in ("http", "https") and parsed.netloc:
+    if parsed.scheme in ("http", "https"):
+        try:
+            port = parsed.port
+        except ValueError:
+            port = 0
+        if not parsed.hostname or any(c.isspace() for c in parsed.netloc) or port == 0:
+            raise SourceError(f"bad source URL {url!r}: no valid host (and port)")
         return url
     if parsed.scheme == "file":
         return url

@@ -70,3 +70,13 @@ def html_to_text(markup: str) -> str:
     marked = _TAG.sub(_as_span, _BLOCK_BOUNDARY.sub("\n", _SURROGATE.sub("\ufffd", markup)))
     stripped = _strip_all(marked)
     return plain_text(html.unescape(stripped))
+
+
+# Bidirectional controls reorder what follows them on screen ("gpj.exe" shown as "exe.jpg"): in a page
+# or an evidence document an analyst must see that they are there, not their effect.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def reveal_bidi_controls(text: str) -> str:
+    """Each bidi control as a visible ``[U+202E]``; the stored text keeps them (it is evidence)."""
+    return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)

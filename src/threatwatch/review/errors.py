@@ -17,3 +17,7 @@ class ClaimConflict(ReviewError):  # noqa: N818
 
 class DecisionError(ReviewError):
     """The decision, undo, escalation or export is not valid in the item's current state."""
+
+
+class NotAllowedError(ReviewError):
+    """The account's role may not do this (the role table in ``web.access``), from any entry point."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from threatwatch.collect.text import reveal_bidi_controls
+
 if TYPE_CHECKING:
     from threatwatch.review.evidence import EvidenceItem, EvidencePack
 
@@ -46,7 +48,7 @@ section.item { page-break-inside: avoid; margin-bottom: 2em; }
 
 
 def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    return escape(reveal_bidi_controls("" if value is None else str(value)), quote=True)
 
 
 def highlight(text: str, spans: list[dict[str, Any]]) -> str:
@@ -56,9 +58,9 @@ def highlight(text: str, spans: list[dict[str, Any]]) -> str:
         start, end = int(span.get("start", -1)), int(span.get("end", -1))
         if start < pos or end <= start or end > len(text):
             continue
-        out += [escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>"]
+        out += [_e(text[pos:start]), "<mark>", _e(text[start:end]), "</mark>"]
         pos = end
-    out.append(escape(text[pos:]))
+    out.append(_e(text[pos:]))
     return "".join(out)
 
 

@@ -70,12 +70,46 @@ def _raw_rows(path: Path) -> list[dict[str, Any]]:
             raise WatchlistError(path, [(0, "expected a list of officials (or a mapping with 'officials')")])
         return [row if isinstance(row, dict) else {"__invalid__": row} for row in data]
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        missing = {"name", "role", "organisation"} - set(reader.fieldnames or [])
-        if missing:
-            raise WatchlistError(path, [(0, f"missing column(s): {', '.join(sorted(missing))}")])
-        return [{k: v for k, v in row.items() if k is not None and v != ""} for row in reader]
+        return _csv_rows(path, text)
     raise WatchlistError(path, [(0, f"unsupported file type {path.suffix!r}; use .csv, .yaml or .yml")])
+
+
+_REQUIRED = ("name", "role", "organisation")
+_PROBLEM = "__problem__"  # a raw row that is refused before validation, with the reason
+
+
+def _csv_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    """CSV rows as dicts of their non-empty cells; a row whose cells do not fit the header is refused.
+
+    ``Jansen, Piet,Burgemeester,Gemeente Westdorp`` under ``name,role,organisation`` has one cell too
+    many: read by position it would store the name "Jansen", the role "Piet" and the organisation
+    "Burgemeester" (the old behaviour, which dropped the extra cell). Which cell is the stray one cannot
+    be known, so such a row is refused, naming its line, and with it the whole file. A row with fewer
+    cells is accepted when only optional columns (aliases, handles) lack a cell, since spreadsheets
+    often leave trailing empty cells out; a required column without a cell is refused the same way.
+    Blank lines are skipped and not counted as rows.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    missing = set(_REQUIRED) - set(header)
+    if missing:
+        raise WatchlistError(path, [(0, f"missing column(s): {', '.join(sorted(missing))}")])
+    columns = f"{len(header)} column(s) ({', '.join(header)})"
+    rows: list[dict[str, Any]] = []
+    line = reader.line_num
+    for cells in reader:
+        first_line, line = line + 1, reader.line_num  # a quoted cell may span lines: name the first
+        if not cells:
+            continue
+        shape = f"line {first_line}: {len(cells)} cells but the header has {columns}"
+        lacking = [column for column in header[len(cells) :] if column in _REQUIRED]
+        if len(cells) > len(header):
+            rows.append({_PROBLEM: f"{shape}; a cell that contains a comma must be in double quotes"})
+        elif lacking:
+            rows.append({_PROBLEM: f"{shape}; no cell for {', '.join(lacking)}"})
+        else:
+            rows.append({k: v for k, v in zip(header, cells, strict=False) if v != ""})
+    return rows
 
 
 def read_watchlist(path: Path) -> list[OfficialRow]:
@@ -84,6 +118,9 @@ def read_watchlist(path: Path) -> list[OfficialRow]:
     problems: list[tuple[int, str]] = []
     seen: dict[tuple[str, str], int] = {}
     for number, raw in enumerate(_raw_rows(path), start=1):
+        if _PROBLEM in raw:
+            problems.append((number, str(raw[_PROBLEM])))
+            continue
         try:
             row = OfficialRow.model_validate(raw)
         except ValidationError as exc:

@@ -50,12 +50,14 @@ from threatwatch.web.schemas import (
     ClaimNextIn,
     ClaimOut,
     CloseIn,
+    DbId,
     DecideIn,
     DecisionCreatedOut,
     EscalateIn,
     EscalationCreatedOut,
     MeOut,
     ModelVersionOut,
+    Offset,
     QueueOut,
     SourceOut,
     TimelineOut,
@@ -93,10 +95,10 @@ def queue(
     session: SessionDep,
     user: QueueUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    official_id: int | None = None,
+    offset: Annotated[Offset, Query()] = 0,
+    official_id: DbId | None = None,
     label: str | None = None,
-    source_id: int | None = None,
+    source_id: DbId | None = None,
     status: Annotated[str | None, Query(description="default: the active queue (open and claimed)")] = None,
 ) -> QueueOut:
     try:
@@ -136,7 +138,7 @@ def bulk_dismiss_items(
 
 
 @router.get("/items/{item_id}")
-def item(session: SessionDep, user: ItemReader, now: NowDep, item_id: int) -> ItemDetail:
+def item(session: SessionDep, user: ItemReader, now: NowDep, item_id: DbId) -> ItemDetail:
     ensure_item_visible(session, user=user, item_id=item_id)
     detail = get_item(session, item_id=item_id, viewer=user, now=now)
     if not can(user.role, Permission.VIEW_QUEUE):
@@ -146,18 +148,18 @@ def item(session: SessionDep, user: ItemReader, now: NowDep, item_id: int) -> It
 
 
 @router.post("/items/{item_id}/claim")
-def claim(session: SessionDep, user: AnalystUser, now: NowDep, item_id: int) -> ClaimOut:
+def claim(session: SessionDep, user: AnalystUser, now: NowDep, item_id: DbId) -> ClaimOut:
     return _claim_out(claim_item(session, item_id=item_id, user=user, now=now))
 
 
 @router.post("/items/{item_id}/release", status_code=status.HTTP_204_NO_CONTENT)
-def release(session: SessionDep, user: AnalystUser, now: NowDep, item_id: int) -> None:
+def release(session: SessionDep, user: AnalystUser, now: NowDep, item_id: DbId) -> None:
     release_item(session, item_id=item_id, user=user, now=now)
 
 
 @router.post("/items/{item_id}/decide", status_code=status.HTTP_201_CREATED)
 def decide(
-    session: SessionDep, user: AnalystUser, now: NowDep, item_id: int, body: DecideIn
+    session: SessionDep, user: AnalystUser, now: NowDep, item_id: DbId, body: DecideIn
 ) -> DecisionCreatedOut:
     decision = decide_item(session, item_id=item_id, user=user, label=body.label, note=body.note, now=now)
     return DecisionCreatedOut(
@@ -171,7 +173,7 @@ def decide(
 
 @router.post("/items/{item_id}/escalate", status_code=status.HTTP_201_CREATED)
 def escalate(
-    session: SessionDep, user: AnalystUser, now: NowDep, item_id: int, body: EscalateIn
+    session: SessionDep, user: AnalystUser, now: NowDep, item_id: DbId, body: EscalateIn
 ) -> EscalationCreatedOut:
     if body.label is not None:
         decide_item(session, item_id=item_id, user=user, label=body.label, now=now)
@@ -188,7 +190,7 @@ def escalate(
 
 @router.post("/items/{item_id}/close", status_code=status.HTTP_204_NO_CONTENT)
 def close(
-    session: SessionDep, user: CloserUser, now: NowDep, item_id: int, body: CloseIn | None = None
+    session: SessionDep, user: CloserUser, now: NowDep, item_id: DbId, body: CloseIn | None = None
 ) -> None:
     """The support team is done with an escalated item; retention may erase it after its period."""
     ensure_item_visible(session, user=user, item_id=item_id)
@@ -196,13 +198,13 @@ def close(
 
 
 @router.post("/decisions/{decision_id}/undo", status_code=status.HTTP_204_NO_CONTENT)
-def undo(session: SessionDep, user: AnalystUser, now: NowDep, decision_id: int) -> None:
+def undo(session: SessionDep, user: AnalystUser, now: NowDep, decision_id: DbId) -> None:
     undo_decision(session, decision_id=decision_id, user=user, now=now)
 
 
 @router.get("/items/{item_id}/evidence", response_class=Response)
 def item_evidence(
-    session: SessionDep, user: EvidenceUser, now: NowDep, item_id: int, fmt: EvidenceFormat = "json"
+    session: SessionDep, user: EvidenceUser, now: NowDep, item_id: DbId, fmt: EvidenceFormat = "json"
 ) -> Response:
     """The evidence pack of one item: ``format=json`` (data) or ``format=html`` (printable)."""
     ensure_item_visible(session, user=user, item_id=item_id)
@@ -219,7 +221,7 @@ def timeline(
     session: SessionDep,
     user: ReaderUser,
     now: NowDep,
-    official_id: int,
+    official_id: DbId,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> TimelineOut:
     official = session.get(Official, official_id)
@@ -236,7 +238,7 @@ def official_evidence_pack(
     session: SessionDep,
     user: EvidenceUser,
     now: NowDep,
-    official_id: int,
+    official_id: DbId,
     fmt: EvidenceFormat = "json",
     since: Annotated[str | None, Query(description="first day, YYYY-MM-DD")] = None,
     until: Annotated[str | None, Query(description="last day, YYYY-MM-DD")] = None,

@@ -16,17 +16,25 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
 from threatwatch import __version__
 from threatwatch.accounts import AccountError
 from threatwatch.config import Settings, get_settings
 from threatwatch.ops.logs import configure_logging
-from threatwatch.review.errors import ClaimConflict, DecisionError, ItemNotFound, ReviewError
+from threatwatch.review.errors import (
+    ClaimConflict,
+    DecisionError,
+    ItemNotFound,
+    NotAllowedError,
+    ReviewError,
+)
 from threatwatch.web import api, pages, pages_account, pages_info, subscriptions
 from threatwatch.web.common import safe_next
 from threatwatch.web.deps import NotAuthenticatedError, Public
 from threatwatch.web.health import health
+from threatwatch.web.limits import RequestLimitsMiddleware
 from threatwatch.web.rendering import flash, render, templates
 from threatwatch.web.security import (
     SESSION_COOKIE,
@@ -43,6 +51,7 @@ SWAGGER_UI_DIR = Path(str(files("fastapi_offline") / "static"))
 OPENAPI_URL = "/api/openapi.json"
 ERROR_STATUS: dict[type[Exception], int] = {
     ItemNotFound: 404,
+    NotAllowedError: 403,
     ClaimConflict: 409,
     DecisionError: 422,
     AccountError: 422,
@@ -71,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.cookie_secure,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.max_request_bytes)  # outermost
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/api/docs/assets", StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
 
@@ -158,9 +168,27 @@ def _error_handlers(app: FastAPI) -> None:
         fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
         return _error_page(request, 422, fields)
 
+    async def out_of_range(request: Request, exc: Exception) -> Response:
+        """The last line behind the bounds in the schemas: a value the database cannot hold is the
+        caller's mistake (422), never a server error."""
+        logger.warning("%s %s: value out of range: %s", request.method, request.url.path, type(exc).__name__)
+        detail = "a number or value in the request is out of range"
+        if _is_api(request):
+            return JSONResponse({"detail": detail}, status_code=422)
+        return _error_page(request, 422, detail)
+
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(DataError, out_of_range)
+
 
 def jsonable_errors(exc: RequestValidationError) -> list[dict[str, object]]:
-    from fastapi.encoders import jsonable_encoder
-
-    errors: list[dict[str, object]] = jsonable_encoder(exc.errors())
-    return errors
+    """Where and what, never the input itself: an error must not echo a 10 MB note back, nor text
+    that cannot be encoded."""
+    return [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": error.get("type"),
+        }
+        for error in exc.errors()
+    ]

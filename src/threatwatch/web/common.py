@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, status
 from fastapi.responses import Response
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from threatwatch.db.models import Escalation, Mention, Post, ReviewItem, User
-from threatwatch.review.errors import DecisionError, ItemNotFound
+from threatwatch.db.models import Post, User
+from threatwatch.review import authorise
+from threatwatch.review.errors import DecisionError, NotAllowedError
 from threatwatch.review.evidence import EvidencePack, build_evidence_pack
-from threatwatch.web.access import Permission, can, may_view_item
+from threatwatch.web.access import Permission, can
 
 # The evidence document is ours (escaped, no script); it carries its own <style> for printing.
 EVIDENCE_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
@@ -28,19 +29,16 @@ async def utc_now() -> datetime:
 NowDep = Annotated[datetime, Depends(utc_now)]
 
 
-def is_escalated(session: Session, item_id: int) -> bool:
-    return bool(session.scalar(select(exists().where(Escalation.review_item_id == item_id))))
-
-
 def ensure_item_visible(session: Session, *, user: User, item_id: int) -> None:
-    """404 when the item does not exist; 403 for support staff on an item nobody escalated.
+    """404 when the item does not exist; 403 for support staff on an item nobody escalated (the rule in
+    ``review.authorise``, shared with the CLI).
 
     Checked before the service reads (and audits) the item, so a refused look leaves no "view" behind.
     """
-    if session.get(ReviewItem, item_id) is None:
-        raise ItemNotFound(f"no review item {item_id}")
-    if not may_view_item(user.role, escalated=is_escalated(session, item_id)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only escalated items are visible to your role")
+    try:
+        authorise.ensure_item_visible(session, user=user, item_id=item_id)
+    except NotAllowedError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
 
 
 THREAD_LIMIT = 20
@@ -89,19 +87,7 @@ def official_evidence(
         return build_evidence_pack(
             session, actor=user, official_id=official_id, since=start, until=end, now=now
         )
-    when = func.coalesce(Post.published_at, Post.collected_at)
-    stmt = (
-        select(ReviewItem.id)
-        .join(Post, Post.id == ReviewItem.post_id)
-        .join(Mention, Mention.post_id == Post.id)
-        .where(Mention.official_id == official_id, exists().where(Escalation.review_item_id == ReviewItem.id))
-        .order_by(ReviewItem.id)
-    )
-    if start is not None:
-        stmt = stmt.where(when >= start)
-    if end is not None:
-        stmt = stmt.where(when <= end)
-    ids = list(session.scalars(stmt))
+    ids = authorise.escalated_item_ids(session, official_id=official_id, start=start, end=end)
     if not ids:
         raise DecisionError("no escalated items about this official in that period")
     return build_evidence_pack(session, actor=user, item_ids=ids, now=now)

@@ -21,7 +21,6 @@ dependency in its thread pool, and a thread hop per dependency is a measurable s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
@@ -60,14 +59,31 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _epoch() -> float:
-    return time.time()
+SESSION_KEY = "sid"  # the cookie's field holding the server-side session id (``accounts.sessions``)
 
 
-def start_login(request: Request, user: User) -> None:
-    """A fresh session (new CSRF token, no fixation) that names the user and when they logged in."""
+def start_login(request: Request, session: Session, user: User, settings: Settings) -> None:
+    """A fresh browser session for ``user``: a new server-side session row (the one this browser held
+    before, if any, ends) and a cleared cookie (new CSRF token, no fixation) that names only its id."""
+    previous = request.session.get(SESSION_KEY)
+    session_id = accounts.start_session(
+        session,
+        user=user,
+        max_age_s=settings.session_max_age_s,
+        remote=request.client.host if request.client else None,
+        replaces=previous if isinstance(previous, str) else None,
+    )
     request.session.clear()
-    request.session.update({"uid": user.id, "login_at": int(_epoch())})
+    request.session[SESSION_KEY] = session_id
+
+
+def end_login(request: Request, session: Session) -> User | None:
+    """Log this browser out: its server-side session ends (audited) and the cookie is emptied; returns
+    whose session it was (None when it had none, or it had already ended)."""
+    session_id = request.session.get(SESSION_KEY)
+    user = accounts.end_session(session, session_id=session_id) if isinstance(session_id, str) else None
+    request.session.clear()
+    return user
 
 
 # Declares the bearer scheme in OpenAPI (the docs page gets an "Authorize" button); checked below.
@@ -77,24 +93,21 @@ bearer_scheme = HTTPBearer(auto_error=False, description="An API token from the 
 def optional_user(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> User | None:
-    """The caller: by bearer token when one is sent (cookies then ignored), else by the session cookie."""
+    """The caller: by bearer token when one is sent (cookies then ignored), else by the session cookie,
+    whose session must still be live in the database (``accounts.sessions``)."""
     token = bearer_token(request)
     if token is not None:
         user = accounts.user_for_api_token(session, token=token)
         return user if user is not None and user.active else None
-    uid, login_at = request.session.get("uid"), request.session.get("login_at")
-    if not isinstance(uid, int) or not isinstance(login_at, int):
+    session_id = request.session.get(SESSION_KEY)
+    if not isinstance(session_id, str):
         return None
-    if _epoch() - login_at > settings.session_max_age_s:
+    # Ended (logout, password change, deactivation, "sign out everywhere") or expired: the row says so.
+    user = accounts.user_for_session(session, session_id=session_id)
+    if user is None:
         request.session.clear()
-        return None
-    user = session.get(User, uid)
-    if user is None or not user.active:
-        request.session.clear()
-        return None
     return user
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from threatwatch.collect.text import reveal_bidi_controls
+
 
 def _valid_spans(text: str, spans: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, float]]:
     """Spans inside the text, sorted, overlaps dropped (the first one wins); bad rows are skipped."""
@@ -36,8 +38,21 @@ def highlight(text: str, spans: Iterable[Mapping[str, Any]]) -> Markup:
     parts: list[str] = []
     position = 0
     for start, end, weight in _valid_spans(text, spans):
-        parts.append(str(escape(text[position:start])))
-        parts.append(f'<mark title="{weight:.2f}">{escape(text[start:end])}</mark>')
+        parts.append(str(_shown(text[position:start])))
+        parts.append(f'<mark title="{weight:.2f}">{_shown(text[start:end])}</mark>')
         position = end
-    parts.append(str(escape(text[position:])))
+    parts.append(str(_shown(text[position:])))
     return Markup("".join(parts))
+
+
+def _shown(text: str) -> Markup:
+    """Escaped, with bidi controls made visible."""
+    return escape(reveal_bidi_controls(text))
+
+
+def finalize(value: Any) -> Any:
+    """Jinja's ``finalize``: every plain string a template prints shows its bidi controls (markup the
+    app wrote itself, ``Markup``, is left alone)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return reveal_bidi_controls(value)
+    return value

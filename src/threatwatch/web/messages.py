@@ -205,6 +205,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "users.add": ("Gebruiker toevoegen", "Add user"),
     "users.added": ("Gebruiker {name} toegevoegd.", "User {name} added."),
     "users.changed": ("Gebruiker {name} bijgewerkt.", "User {name} updated."),
+    "users.sessions": ("Sessies", "Sessions"),
+    "users.sign_out": ("Overal uitloggen", "Sign out everywhere"),
+    "users.signed_out": (
+        "{name} is overal uitgelogd ({count} sessies beëindigd).",
+        "{name} has been signed out everywhere ({count} sessions ended).",
+    ),
+    "users.unlock": ("Inlogblokkade opheffen", "Unlock login"),
+    "users.unlocked": ("Inlogblokkade van {name} opgeheven.", "Login block of {name} lifted."),
     "account.title": ("Mijn account", "My account"),
     "account.tokens": ("API-tokens voor scripts", "API tokens for scripts"),
     "account.no_tokens": ("Nog geen tokens.", "No tokens yet."),
@@ -218,4 +226,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Copy this token now; it will not be shown again.",
     ),
     "account.token_revoked": ("Token ingetrokken.", "Token revoked."),
+    "account.password": ("Wachtwoord wijzigen", "Change password"),
+    "account.password_hint": (
+        "Minstens {min} tekens; geen veelgebruikt wachtwoord, reeks of herhaling, en niet je naam. Een zin"
+        " van een paar woorden werkt goed. Je andere sessies worden beëindigd.",
+        "At least {min} characters; no common password, sequence or repetition, and not your name. A"
+        " phrase of a few words works well. Your other sessions are ended.",
+    ),
+    "account.current_password": ("Huidig wachtwoord", "Current password"),
+    "account.new_password": ("Nieuw wachtwoord", "New password"),
+    "account.change_password": ("Wachtwoord wijzigen", "Change password"),
+    "account.password_wrong": ("Je huidige wachtwoord klopt niet.", "Your current password is wrong."),
+    "account.password_changed": (
+        "Wachtwoord gewijzigd; {count} andere sessies beëindigd.",
+        "Password changed; {count} other sessions ended.",
+    ),
 }

@@ -37,6 +37,7 @@ from threatwatch.web.deps import AnalystUser, CloserUser, EvidenceUser, ItemRead
 from threatwatch.web.i18n import translator
 from threatwatch.web.queue_rows import queue_rows
 from threatwatch.web.rendering import flash, render
+from threatwatch.web.schemas import DbId, Offset, db_id_or_none
 from threatwatch.web.security import csrf_token
 
 router = APIRouter(include_in_schema=False)
@@ -94,10 +95,6 @@ def _blank_to_none(value: str | None) -> str | None:
     return value if value else None
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 @router.get("/queue")
 def queue_page(
     request: Request,
@@ -107,12 +104,12 @@ def queue_page(
     label: Annotated[str | None, Query()] = None,
     source_id: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> Response:
     filters: dict[str, Any] = {
-        "official_id": _int_or_none(official_id),
+        "official_id": db_id_or_none(official_id),
         "label": label if label in LABEL_VALUES else None,
-        "source_id": _int_or_none(source_id),
+        "source_id": db_id_or_none(source_id),
         "status": status if status in [s.value for s in ReviewStatus] else None,
     }
     entries = list_queue(
@@ -164,7 +161,7 @@ def claim_next_action(
         session,
         user=user,
         now=now,
-        official_id=_int_or_none(official_id),
+        official_id=db_id_or_none(official_id),
         label=label if label in LABEL_VALUES else None,
     )
     if item is None:
@@ -179,7 +176,7 @@ def bulk_dismiss_action(
     session: SessionDep,
     user: AnalystUser,
     now: NowDep,
-    item_ids: Annotated[list[int] | None, Form()] = None,
+    item_ids: Annotated[list[DbId] | None, Form()] = None,
     note: Annotated[str | None, Form()] = None,
 ) -> Response:
     count = bulk_dismiss(session, item_ids=item_ids or [], user=user, now=now, note=_blank_to_none(note))
@@ -188,7 +185,9 @@ def bulk_dismiss_action(
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, session: SessionDep, user: ItemReader, now: NowDep, item_id: int) -> Response:
+def item_page(
+    request: Request, session: SessionDep, user: ItemReader, now: NowDep, item_id: DbId
+) -> Response:
     ensure_item_visible(session, user=user, item_id=item_id)
     item = get_item(session, item_id=item_id, viewer=user, now=now)
     return render(
@@ -208,7 +207,7 @@ def item_page(request: Request, session: SessionDep, user: ItemReader, now: NowD
 
 @router.post("/items/{item_id}/claim")
 def claim_action(
-    request: Request, session: SessionDep, user: AnalystUser, now: NowDep, item_id: int
+    request: Request, session: SessionDep, user: AnalystUser, now: NowDep, item_id: DbId
 ) -> Response:
     claim_item(session, item_id=item_id, user=user, now=now)
     flash(request, "ok", "item.claimed", id=item_id)
@@ -217,7 +216,7 @@ def claim_action(
 
 @router.post("/items/{item_id}/release")
 def release_action(
-    request: Request, session: SessionDep, user: AnalystUser, now: NowDep, item_id: int
+    request: Request, session: SessionDep, user: AnalystUser, now: NowDep, item_id: DbId
 ) -> Response:
     release_item(session, item_id=item_id, user=user, now=now)
     flash(request, "ok", "item.released", id=item_id)
@@ -230,7 +229,7 @@ def decide_action(
     session: SessionDep,
     user: AnalystUser,
     now: NowDep,
-    item_id: int,
+    item_id: DbId,
     label: Annotated[str, Form()],
     note: Annotated[str | None, Form()] = None,
     next: Annotated[str | None, Query()] = None,
@@ -249,7 +248,7 @@ def escalate_action(
     session: SessionDep,
     user: AnalystUser,
     now: NowDep,
-    item_id: int,
+    item_id: DbId,
     urgency: Annotated[str, Form()],
     label: Annotated[str | None, Form()] = None,
     note: Annotated[str | None, Form()] = None,
@@ -268,7 +267,7 @@ def close_action(
     session: SessionDep,
     user: CloserUser,
     now: NowDep,
-    item_id: int,
+    item_id: DbId,
     note: Annotated[str | None, Form()] = None,
 ) -> Response:
     ensure_item_visible(session, user=user, item_id=item_id)
@@ -283,7 +282,7 @@ def undo_action(
     session: SessionDep,
     user: AnalystUser,
     now: NowDep,
-    decision_id: int,
+    decision_id: DbId,
     next: Annotated[str | None, Query()] = None,
 ) -> Response:
     undo_decision(session, decision_id=decision_id, user=user, now=now)
@@ -293,7 +292,7 @@ def undo_action(
 
 @router.get("/items/{item_id}/evidence.{fmt}")
 def item_evidence(
-    session: SessionDep, user: EvidenceUser, now: NowDep, item_id: int, fmt: Literal["json", "html"]
+    session: SessionDep, user: EvidenceUser, now: NowDep, item_id: DbId, fmt: Literal["json", "html"]
 ) -> Response:
     ensure_item_visible(session, user=user, item_id=item_id)
     pack = build_evidence_pack(session, actor=user, item_ids=[item_id], now=now)

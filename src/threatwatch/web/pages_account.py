@@ -1,9 +1,15 @@
 """Logging in and out, one's own account and API tokens, and the users admin page.
 
 Every login attempt, good or bad, is audited through ``accounts.record_login``; too many failures for a
-username or from an address within a window get 429 with ``Retry-After`` (``accounts.throttle``), and
-that refusal is audited too. The login form is the only place a password is checked: API callers send
+username from one address, from one address for any usernames, or (for addresses that already failed on
+it) for one username from everywhere get 429 with ``Retry-After`` (``accounts.throttle``), and that
+refusal is audited too. Passwords are checked by the login form and by the password change on the
+account page (which asks for the current one, counted and throttled like a login); API callers send
 tokens (32 random bytes, nothing to guess), not passwords.
+
+A login is a server-side session (``accounts.sessions``): logout ends it, a password change ends all of
+the person's sessions (this browser gets a fresh one), and on the users page an admin can sign a person
+out everywhere and lift a login throttle on their account.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from threatwatch import accounts, audit
 from threatwatch.db.models import ApiToken, User
@@ -26,9 +33,11 @@ from threatwatch.web.deps import (
     Public,
     SessionDep,
     SettingsDep,
+    end_login,
     start_login,
 )
 from threatwatch.web.rendering import flash, render
+from threatwatch.web.schemas import DbId
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,13 +83,13 @@ def login_action(
     if user is None:
         context["error"] = "login.failed"
         return render(request, "login.html", context, status_code=status.HTTP_401_UNAUTHORIZED)
-    start_login(request, user)
+    start_login(request, session, user, settings)
     return _see_other(safe_next(next, home_path(user.role)))
 
 
 @router.post("/logout", dependencies=[Public])
-def logout_action(request: Request) -> Response:
-    request.session.clear()
+def logout_action(request: Request, session: SessionDep) -> Response:
+    end_login(request, session)
     flash(request, "ok", "login.logged_out")
     return _see_other("/login")
 
@@ -89,7 +98,8 @@ def _account_page(
     request: Request, session: SessionDep, user: User, new_token: str | None = None
 ) -> Response:
     tokens = accounts.list_api_tokens(session, user=user)
-    return render(request, "account.html", {"tokens": tokens, "new_token": new_token}, user=user)
+    context = {"tokens": tokens, "new_token": new_token, "min_password": accounts.MIN_PASSWORD_LENGTH}
+    return render(request, "account.html", context, user=user)
 
 
 @router.get("/account")
@@ -108,7 +118,7 @@ def create_token_action(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke_token_action(request: Request, session: SessionDep, user: AccountUser, token_id: int) -> Response:
+def revoke_token_action(request: Request, session: SessionDep, user: AccountUser, token_id: DbId) -> Response:
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such token of yours")
@@ -120,10 +130,40 @@ def revoke_token_action(request: Request, session: SessionDep, user: AccountUser
     return _see_other("/account")
 
 
+@router.post("/account/password")
+def change_password_action(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AccountUser,
+    current_password: Annotated[str, Form(max_length=2000)],
+    new_password: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    """Change one's own password: the current one is asked again (a borrowed, unlocked screen is not
+    enough) and counts as a login attempt, throttled and audited like one. Every session of the account
+    ends, this one included; this browser then gets a fresh session, the others are signed out."""
+    remote = request.client.host if request.client else None
+    throttled = accounts.login_throttle(session, username=user.username, remote=remote, settings=settings)
+    if throttled is not None:
+        accounts.record_throttled(session, username=user.username, remote=remote, throttled=throttled)
+        flash(request, "error", "login.throttled", minutes=math.ceil(throttled.retry_after_s / 60))
+        return _see_other("/account")
+    if not accounts.password_matches(user, current_password):
+        # Not raised: the failure must be committed to count against guessing.
+        accounts.record_login(session, user=user, success=False, remote=remote)
+        flash(request, "error", "account.password_wrong")
+        return _see_other("/account")
+    ended = accounts.set_password(session, user=user, password=new_password, actor=user.username)
+    start_login(request, session, user, settings)
+    flash(request, "ok", "account.password_changed", count=max(ended - 1, 0))
+    return _see_other("/account")
+
+
 @router.get("/users")
 def users_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
     context = {
         "users": accounts.list_users(session),
+        "live_sessions": accounts.live_session_counts(session),
         "roles": [r.value for r in Role],
         "min_password": accounts.MIN_PASSWORD_LENGTH,
     }
@@ -155,22 +195,43 @@ def create_user_action(
     return _see_other("/users")
 
 
-@router.post("/users/{user_id}/active")
-def set_active_action(
-    request: Request, session: SessionDep, user: AdminUser, user_id: int, active: Annotated[str, Form()]
-) -> Response:
+def _target(session: Session, user_id: int) -> User:
     target = session.get(User, user_id)
     if target is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id}")
+    return target
+
+
+@router.post("/users/{user_id}/active")
+def set_active_action(
+    request: Request, session: SessionDep, user: AdminUser, user_id: DbId, active: Annotated[str, Form()]
+) -> Response:
+    target = _target(session, user_id)
     if target.id == user.id:
         raise HTTPException(status.HTTP_409_CONFLICT, "you cannot deactivate yourself")
-    accounts.set_active(session, user=target, active=active == "true")
-    audit.record(
-        session,
-        actor=user.username,
-        action="activate_user" if target.active else "deactivate_user",
-        object_type="user",
-        object_id=target.id,
-    )
+    accounts.set_active(session, user=target, active=active == "true", actor=user.username)
     flash(request, "ok", "users.changed", name=target.username)
+    return _see_other("/users")
+
+
+@router.post("/users/{user_id}/sign-out")
+def sign_out_user_action(request: Request, session: SessionDep, user: AdminUser, user_id: DbId) -> Response:
+    """End every browser session of a user at once (audited: who signed out whom). Signing oneself out
+    everywhere is allowed (a lost laptop) and ends this session too."""
+    target = _target(session, user_id)
+    ended = accounts.sign_out_everywhere(session, user=target, actor=user.username)
+    if target.id == user.id:
+        request.session.clear()
+        flash(request, "ok", "login.logged_out")
+        return _see_other("/login")
+    flash(request, "ok", "users.signed_out", name=target.username, count=ended)
+    return _see_other("/users")
+
+
+@router.post("/users/{user_id}/unlock")
+def unlock_user_action(request: Request, session: SessionDep, user: AdminUser, user_id: DbId) -> Response:
+    """Lift the login throttle on a user's account (audited)."""
+    target = _target(session, user_id)
+    accounts.unlock_login(session, user=target, actor=user.username)
+    flash(request, "ok", "users.unlocked", name=target.username)
     return _see_other("/users")

@@ -31,6 +31,7 @@ from threatwatch.web.deps import (
 from threatwatch.web.i18n import translator
 from threatwatch.web.modelinfo import list_model_versions
 from threatwatch.web.rendering import render
+from threatwatch.web.schemas import DbId
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,7 +59,7 @@ def official_page(
     session: SessionDep,
     user: ReaderUser,
     now: NowDep,
-    official_id: int,
+    official_id: DbId,
     days: Annotated[int, Query()] = 30,
 ) -> Response:
     official = session.get(Official, official_id)
@@ -107,7 +108,7 @@ def official_evidence_download(
     session: SessionDep,
     user: EvidenceUser,
     now: NowDep,
-    official_id: int,
+    official_id: DbId,
     fmt: Literal["json", "html"],
     since: Annotated[str | None, Query()] = None,
     until: Annotated[str | None, Query()] = None,

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from threatwatch.db.models import User
 from threatwatch.web.access import Permission, can
-from threatwatch.web.highlight import highlight
+from threatwatch.web.highlight import finalize, highlight
 from threatwatch.web.i18n import LANG_COOKIE, LANG_PARAM, LANGUAGES, Translator, translator
 from threatwatch.web.messages import MESSAGES
 from threatwatch.web.security import csrf_token
@@ -66,6 +66,7 @@ def add_messages(messages: dict[str, tuple[str, str]]) -> None:
 
 
 templates.env.filters["highlight"] = highlight
+templates.env.finalize = finalize
 templates.env.undefined = StrictUndefined  # a missing context value is a bug, not an empty string
 
 
@@ -128,5 +129,8 @@ def render(
     response = templates.TemplateResponse(request, template, full, status_code=status_code)
     chosen = request.query_params.get(LANG_PARAM)
     if chosen in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, str(chosen), max_age=365 * 86400, httponly=True, samesite="lax")
+        secure = bool(getattr(request.app.state.settings, "cookie_secure", False))
+        response.set_cookie(
+            LANG_COOKIE, str(chosen), max_age=365 * 86400, httponly=True, samesite="lax", secure=secure
+        )
     return response

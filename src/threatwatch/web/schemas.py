@@ -9,11 +9,28 @@ request bodies and answers the service has no read model for.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from threatwatch.review.detail import DayCount, OfficialRef
 from threatwatch.review.queue import QueueEntry
+from threatwatch.web.limits import MAX_DB_INT
+
+#: A row id in a path, query or body: what the database can hold, so ``/items/9223372036854775808``
+#: is a 422 at the schema, not an overflow in the driver.
+DbId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
+#: How many rows to skip in a listing.
+Offset = Annotated[int, Field(ge=0, le=MAX_DB_INT)]
+
+
+def db_id_or_none(value: str | None) -> int | None:
+    """A form or query value that should name a row: the id, or None when blank, not a number, or
+    beyond what any row can have."""
+    if not value or not value.isdigit():
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_DB_INT else None
 
 
 class QueueOut(BaseModel):
@@ -61,7 +78,7 @@ class EscalationCreatedOut(BaseModel):
 
 
 class BulkDismissIn(BaseModel):
-    item_ids: list[int] = Field(max_length=5000)
+    item_ids: list[DbId] = Field(max_length=5000)
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -71,7 +88,7 @@ class BulkDismissOut(BaseModel):
 
 
 class ClaimNextIn(BaseModel):
-    official_id: int | None = None
+    official_id: DbId | None = None
     label: str | None = None
 
 

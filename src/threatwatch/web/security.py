@@ -1,6 +1,8 @@
 """Cookie secrets, CSRF tokens and the security headers every response carries.
 
-Sessions are Starlette's signed cookies (itsdangerous); what they hold is set in ``deps`` at login.
+Sessions are Starlette's signed cookies (itsdangerous) that carry a random session id (set in ``deps``
+at login); the session itself lives in the database (``accounts.sessions``), so logout and an admin's
+"sign out everywhere" end it on every replica, whatever copy of the cookie is still around.
 CSRF: each browser session gets a random token; every unsafe request that a cookie authenticates must
 echo it (form field ``csrf_token`` or header ``X-CSRF-Token``). Requests with an ``Authorization:
 Bearer`` header are authenticated by that header alone, never by cookies, so they need no CSRF token.

@@ -32,6 +32,7 @@ from threatwatch.db.models import Official, Subscription
 from threatwatch.web.access import Permission
 from threatwatch.web.deps import SessionDep, SettingsDep, SubscriberUser
 from threatwatch.web.rendering import add_messages, add_nav_link, flash, render
+from threatwatch.web.schemas import DbId, db_id_or_none
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
@@ -100,7 +101,7 @@ class SubscriptionIn(BaseModel):
     target: str = Field(max_length=2000, description="e-mail address, webhook URL or Apprise URL")
     subscriber_user: str | None = None
     subscriber_team: str | None = None
-    official_ids: list[int] = Field(default_factory=list)
+    official_ids: list[DbId] = Field(default_factory=list)
     organisation: str | None = None
     trigger: str = Field(default="both", description="flagged, escalated or both")
     min_severity: float = 0.0
@@ -182,7 +183,7 @@ def create_subscription_api(
 
 
 @api_router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_subscription_api(subscription_id: int, session: SessionDep, user: SubscriberUser) -> Response:
+def delete_subscription_api(subscription_id: DbId, session: SessionDep, user: SubscriberUser) -> Response:
     try:
         remove_subscription(session, subscription_id=subscription_id, actor=user.username)
     except SubscriptionError as exc:
@@ -240,6 +241,13 @@ def _times(value: str) -> list[str]:
     return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
 
 
+def _official_id(value: str) -> int:
+    number = db_id_or_none(value)
+    if number is None:
+        raise ValueError(value)
+    return number
+
+
 @router.post("/subscriptions")
 async def add_subscription_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: SubscriberUser
@@ -252,7 +260,7 @@ async def add_subscription_page(
 
     try:
         severity = float(text("min_severity") or 0)
-        official_ids = [int(v) for v in form.getlist("official_ids") if isinstance(v, str) and v]
+        official_ids = [_official_id(v) for v in form.getlist("official_ids") if isinstance(v, str) and v]
     except ValueError:
         flash(request, "error", "subs.failed", reason="min_severity and officials must be numbers")
         return RedirectResponse("/subscriptions", status_code=303)
@@ -296,7 +304,7 @@ async def add_subscription_page(
 
 @router.post("/subscriptions/{subscription_id}/delete")
 def remove_subscription_page(
-    request: Request, subscription_id: int, session: SessionDep, user: SubscriberUser
+    request: Request, subscription_id: DbId, session: SessionDep, user: SubscriberUser
 ) -> Response:
     try:
         remove_subscription(session, subscription_id=subscription_id, actor=user.username)

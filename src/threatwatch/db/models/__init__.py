@@ -3,7 +3,7 @@
 Every table module is imported here so that ``Base.metadata`` is complete and string relationships resolve.
 """
 
-from threatwatch.db.models.accounts import ApiToken, User
+from threatwatch.db.models.accounts import ApiToken, User, UserSession
 from threatwatch.db.models.alerts import Alert, AlertItem, DeliveryAttempt, Subscription
 from threatwatch.db.models.audit import AuditEvent
 from threatwatch.db.models.base import NAMING_CONVENTION, Base
@@ -36,4 +36,5 @@ __all__ = [
     "Source",
     "Subscription",
     "User",
+    "UserSession",
 ]

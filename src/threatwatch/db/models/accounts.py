@@ -37,3 +37,24 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class UserSession(Base):
+    """A browser login. The signed cookie carries a random session id; only its SHA-256 is stored here,
+    so a copy of this table lets no one in. Every cookie-authenticated request checks the row, so ending
+    it (logout, password change, deactivation, an admin's "sign out everywhere") takes effect on every
+    replica at once; ``expires_at`` keeps the absolute lifetime of ``settings.session_max_age_s``."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    remote: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(30))
+
+    user: Mapped[User] = relationship()
