@@ -22,10 +22,17 @@ from threatwatch.domain import Role
 from threatwatch.web.access import ROLE_PERMISSIONS, Permission
 from threatwatch.web.deps import allow_anonymous, current_user
 
+from ..conftest import SHIPPED_MODELS
 from .seed import CSRF_INPUT, make_item, make_official, make_source
 
 # Routes that are not FastAPI endpoints: the OpenAPI document, our static files and Swagger UI's.
 NON_API_ROUTES = {"/api/openapi.json", "/static", "/api/docs/assets"}
+# Path parameters other than ``..._id`` (those get 1): a value each route can take.
+PATH_VALUES = {
+    "fmt": "json",
+    "name": (SHIPPED_MODELS / "CURRENT").read_text().strip(),  # a model version (its card's figures)
+    "figure": "pr_curves",
+}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 ClientAs = Callable[[Role], tuple[TestClient, str]]
 
@@ -53,7 +60,8 @@ def route_table(app: FastAPI) -> list[tuple[str, str, set[Permission], bool, boo
 
 
 def concrete(path: str) -> str:
-    return re.sub(r"\{fmt\}", "json", re.sub(r"\{(\w+_id)\}", "1", path))
+    path = re.sub(r"\{(\w+_id)\}", "1", path)
+    return re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
 
 
 def _send(client: TestClient, method: str, path: str, csrf: str | None) -> Any:

@@ -1,17 +1,41 @@
 """Metrics we report: per-label P/R/F1, flagged-vs-not, confusion matrix, false flags on hard negatives
-and on ordinary messages, and the flagged precision those rates give in a real stream."""
+and on ordinary messages, and the flagged precision those rates give in a real stream.
+
+One function computes them for every evaluation: the fixed splits (labels as strings) and a user's own
+file (labels as compact integer codes in ``LABELS`` order, so a million rows stay small)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from threatwatch.classify.prevalence import STREAM_FLAGGED_SHARE
 from threatwatch.classify.prevalence import precision_at_prevalence as stream_precision
 from threatwatch.domain import FLAGGED_LABELS, LABELS
+
+LABEL_INDEX: dict[str, int] = {label.value: i for i, label in enumerate(LABELS)}
+FLAGGED_CODES: tuple[int, ...] = tuple(i for i, label in enumerate(LABELS) if label in FLAGGED_LABELS)
+
+# Labels as their values, or as codes (index into ``LABELS``) in an integer array.
+LabelValues = Sequence[str] | npt.NDArray[np.integer[Any]]
+
+
+def label_codes(values: LabelValues) -> npt.NDArray[np.int8]:
+    """Labels as int8 codes in ``LABELS`` order; an unknown label is an error, never guessed."""
+    if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.integer):
+        codes = values.astype(np.int8, copy=False)
+        if codes.size and (codes.min() < 0 or codes.max() >= len(LABELS)):
+            raise ValueError(f"label codes must lie in 0..{len(LABELS) - 1}")
+        return codes
+    try:
+        return np.fromiter((LABEL_INDEX[v] for v in values), dtype=np.int8, count=len(values))
+    except KeyError as exc:
+        raise ValueError(f"unknown label {exc.args[0]!r}; labels are {', '.join(LABEL_INDEX)}") from None
 
 
 @dataclass(frozen=True)
@@ -27,58 +51,70 @@ class Evaluation:
     # Flagged share of ordinary `none` messages (not hard negatives), and of everything not flagged.
     ordinary_false_flag_rate: float | None = None
     false_flag_rate: float | None = None
-    # Flagged precision in a stream with `prevalence.STREAM_FLAGGED_SHARE` flagged messages, from the
-    # recall and false-flag rate above (the labelled data's own precision says little about a stream).
+    # Flagged precision in a stream with `stream_prevalence` flagged messages (by default
+    # `prevalence.STREAM_FLAGGED_SHARE`), from the recall and false-flag rate above (the labelled
+    # data's own precision says little about a stream).
     stream_prevalence: float = STREAM_FLAGGED_SHARE
     precision_at_stream_prevalence: float | None = None
+    # Per gold label, the share of its messages flagged (None: no message of that label).
+    flagged_share_by_label: dict[str, float | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def evaluate(
-    gold: Sequence[str],
-    predicted: Sequence[str],
+    gold: LabelValues,
+    predicted: LabelValues,
     *,
-    hard_negative: Sequence[bool] | None = None,
-    ordinary: Sequence[bool] | None = None,
+    hard_negative: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+    ordinary: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+    prevalence: float = STREAM_FLAGGED_SHARE,
 ) -> Evaluation:
+    """The metrics of ``predicted`` against ``gold`` (at least one row each, equally long)."""
+    gold_codes, predicted_codes = label_codes(gold), label_codes(predicted)
+    if len(gold_codes) != len(predicted_codes):
+        raise ValueError(f"{len(gold_codes)} gold labels but {len(predicted_codes)} predictions")
+    if not len(gold_codes):
+        raise ValueError("nothing to evaluate: no labelled rows")
     names = [label.value for label in LABELS]
+    codes = list(range(len(LABELS)))
     precision, recall, f1, support = precision_recall_fscore_support(
-        gold, predicted, labels=names, zero_division=0
+        gold_codes, predicted_codes, labels=codes, zero_division=0
     )
-    flagged = {label.value for label in FLAGGED_LABELS}
-    gold_flag = [g in flagged for g in gold]
-    pred_flag = [p in flagged for p in predicted]
+    gold_flag = np.isin(gold_codes, FLAGGED_CODES)
+    pred_flag = np.isin(predicted_codes, FLAGGED_CODES)
     fp, fr, ff, _ = precision_recall_fscore_support(
         gold_flag, pred_flag, average="binary", pos_label=True, zero_division=0
     )
 
-    def flagged_share(mask: Sequence[bool] | None) -> float | None:
+    def flagged_share(mask: Sequence[bool] | npt.NDArray[np.bool_] | None) -> float | None:
         if mask is None:
             return None
-        rows = [p for p, m in zip(pred_flag, mask, strict=True) if m]
-        return sum(rows) / len(rows) if rows else None
+        rows = pred_flag[np.asarray(mask, dtype=bool)]
+        return float(rows.mean()) if rows.size else None
 
-    false_flags = flagged_share([not g for g in gold_flag])
+    false_flags = flagged_share(~gold_flag)
     precision_at_prevalence = (
-        stream_precision(float(fr), false_flags, STREAM_FLAGGED_SHARE) if false_flags is not None else None
+        stream_precision(float(fr), false_flags, prevalence) if false_flags is not None else None
     )
     return Evaluation(
-        n=len(gold),
+        n=len(gold_codes),
         per_label={
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
         },
-        macro_f1=float(f1_score(gold, predicted, labels=names, average="macro", zero_division=0)),
+        macro_f1=float(f1_score(gold_codes, predicted_codes, labels=codes, average="macro", zero_division=0)),
         flagged_precision=float(fp),
         flagged_recall=float(fr),
         flagged_f1=float(ff),
-        confusion=confusion_matrix(gold, predicted, labels=names).tolist(),
+        confusion=confusion_matrix(gold_codes, predicted_codes, labels=codes).tolist(),
         hard_negative_false_flag_rate=flagged_share(hard_negative),
         ordinary_false_flag_rate=flagged_share(ordinary),
         false_flag_rate=false_flags,
+        stream_prevalence=prevalence,
         precision_at_stream_prevalence=precision_at_prevalence,
+        flagged_share_by_label={name: flagged_share(gold_codes == i) for i, name in enumerate(names)},
     )
 
 
@@ -94,6 +130,10 @@ def format_evaluation(evaluation: Evaluation) -> str:
         f"flagged: precision {evaluation.flagged_precision:.3f} recall {evaluation.flagged_recall:.3f} "
         f"F1 {evaluation.flagged_f1:.3f}"
     )
+    shares = evaluation.flagged_share_by_label
+    if shares:
+        parts = [f"{n} {'-' if shares.get(n) is None else format(shares[n], '.3f')}" for n in names]
+        lines.append("share flagged per gold label: " + ", ".join(parts))
     if evaluation.hard_negative_false_flag_rate is not None:
         lines.append(f"false-flag rate on hard negatives {evaluation.hard_negative_false_flag_rate:.3f}")
     if evaluation.ordinary_false_flag_rate is not None:
@@ -102,7 +142,7 @@ def format_evaluation(evaluation: Evaluation) -> str:
         )
     if evaluation.precision_at_stream_prevalence is not None:
         lines.append(
-            f"flagged precision at a stream prevalence of 1 in {round(1 / evaluation.stream_prevalence)}: "
+            f"flagged precision at a stream prevalence of 1 in {1 / evaluation.stream_prevalence:,.0f}: "
             f"{evaluation.precision_at_stream_prevalence:.3f}"
         )
     lines.append("confusion (rows gold, columns predicted): " + " ".join(names))

@@ -29,12 +29,14 @@ def _pyplot() -> Any:
 def write_card_plots(
     directory: Path,
     probabilities: npt.NDArray[np.float64],
-    gold: Sequence[str],
-    predicted: Sequence[str],
+    gold: Sequence[str] | npt.NDArray[np.str_],
+    predicted: Sequence[str] | npt.NDArray[np.str_],
     *,
     title: str,
 ) -> list[str]:
-    """Write the three figures for the split the probabilities belong to; returns their file names."""
+    """Write the three figures for the split the probabilities belong to; returns their file names.
+
+    A label no gold row has gets no precision-recall curve (it has no recall to draw)."""
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve
 
@@ -47,19 +49,22 @@ def write_card_plots(
         if LABELS[i] not in FLAGGED_LABELS:
             continue
         truth = gold_arr == name
+        if not truth.any():
+            continue
         precision, recall, _ = precision_recall_curve(truth, probabilities[:, i])
         ap = average_precision_score(truth, probabilities[:, i])
         ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
     flagged_idx = [i for i, label in enumerate(LABELS) if label in FLAGGED_LABELS]
     flagged_truth = np.isin(gold_arr, [names[i] for i in flagged_idx])
     flagged_score = probabilities[:, flagged_idx].sum(axis=1)
-    precision, recall, _ = precision_recall_curve(flagged_truth, flagged_score)
-    ax.plot(
-        recall,
-        precision,
-        "k--",
-        label=f"flagged (AP {average_precision_score(flagged_truth, flagged_score):.3f})",
-    )
+    if flagged_truth.any():
+        precision, recall, _ = precision_recall_curve(flagged_truth, flagged_score)
+        ax.plot(
+            recall,
+            precision,
+            "k--",
+            label=f"flagged (AP {average_precision_score(flagged_truth, flagged_score):.3f})",
+        )
     ax.set(
         xlabel="recall", ylabel="precision", title=f"{title}: precision-recall", xlim=(0, 1), ylim=(0, 1.02)
     )

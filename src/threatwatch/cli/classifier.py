@@ -4,38 +4,63 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from threatwatch.cli._common import app, console, err, fail
 from threatwatch.config import get_settings
 
 
+@contextmanager
+def _file_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr in lines of the input file; yields the callback that moves it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, TextColumn("lines"), console=err) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
 @app.command()
 def classify(
     texts: Annotated[list[str] | None, typer.Argument(help="Messages to classify.")] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", help="CSV, or text file with one message per line.")
+        Path | None,
+        typer.Option("--file", help="CSV, JSON lines, or text file with one message per line."),
     ] = None,
-    text_column: Annotated[str, typer.Option(help="CSV column holding the text.")] = "text",
+    text_column: Annotated[str, typer.Option(help="CSV column (JSON field) holding the text.")] = "text",
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per input row, in order.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain/--no-explain", help="Explain flagged messages (the slow part).")
+    ] = True,
 ) -> None:
-    """Classify messages with the live model; flagged ones come with the words that drove the decision."""
-    from threatwatch.classify import ModelNotFoundError, load_classifier
-    from threatwatch.classify.inputs import InputError, read_texts
+    """Classify messages with the live model; flagged ones come with the words that drove the decision.
+    A --file is read and classified in batches of 256 rows, with a progress bar on stderr."""
+    from threatwatch.classify import ClassificationResult, ModelNotFoundError, load_classifier
+    from threatwatch.classify.inputs import InputError, RowReader
+    from threatwatch.classify.user_data import classify_file
 
     if file is not None and texts:
         raise fail("give texts or --file, not both", 2)
+    reader = None
+    inputs = list(texts or [])
     if file is not None:
-        try:
-            inputs = read_texts(file, text_column=text_column)
+        try:  # a bad header fails before the model loads; a bad row where the stream reaches it
+            reader = RowReader(file, text_column=text_column)
         except InputError as exc:
             raise fail(str(exc), 2) from None
     else:
-        inputs = [t for t in (texts or [])]
         if not inputs:
             raise fail("nothing to classify: give one or more texts, or --file PATH", 2)
         if any(not t.strip() for t in inputs):
@@ -47,26 +72,47 @@ def classify(
                 settings.model_dir, settings.model_name, cache_dir=settings.cache_dir
             )
     except ModelNotFoundError as exc:
+        if reader is not None:
+            reader.close()
         raise fail(str(exc)) from None
-    results = classifier.predict(inputs)
-    if jsonl:
-        for result in results:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-        return
-    table = Table(
-        "label", "flagged", "score", "text", "why", show_lines=True, title=f"model {classifier.version}"
-    )
-    for text, result in zip(inputs, results, strict=True):
-        why = ", ".join(f"{s.text} ({s.weight:+.2f})" for s in result.explanation)
-        style = "bold red" if result.flagged else ""
-        table.add_row(
-            f"[{style}]{result.label.value}[/]" if style else result.label.value,
-            "yes" if result.flagged else "no",
-            f"{result.scores[result.label.value]:.2f}",
-            text,
-            why,
+
+    def show(batch: list[tuple[str, ClassificationResult]], *, first: bool) -> None:
+        if jsonl:
+            for _, result in batch:
+                sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            return
+        table = Table(
+            "label",
+            "flagged",
+            "score",
+            "text",
+            "why",
+            show_lines=True,
+            title=f"model {classifier.version}" if first else None,
         )
-    console.print(table)
+        for text, result in batch:
+            why = ", ".join(f"{s.text} ({s.weight:+.2f})" for s in result.explanation)
+            style = "bold red" if result.flagged else ""
+            table.add_row(
+                f"[{style}]{result.label.value}[/]" if style else result.label.value,
+                "yes" if result.flagged else "no",
+                f"{result.scores[result.label.value]:.2f}",
+                escape(text),
+                escape(why),
+            )
+        console.print(table)
+
+    if reader is None:
+        show(list(zip(inputs, classifier.predict(inputs, explain=explain), strict=True)), first=True)
+        return
+    try:
+        with reader, _file_progress("classifying") as progress:
+            batches = classify_file(classifier, reader, explain=explain, progress=progress)
+            for number, batch in enumerate(batches):
+                show([(row.text, result) for row, result in batch], first=number == 0)
+    except InputError as exc:
+        raise fail(str(exc), 2) from None
 
 
 @app.command()
@@ -140,10 +186,63 @@ def train(
 @app.command()
 def evaluate(
     model: Annotated[str | None, typer.Option(help="Model directory name; default: the live model.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Evaluate on your own CSV or JSON lines file instead of the test split (read in batches).",
+        ),
+    ] = None,
+    text_column: Annotated[
+        str, typer.Option(help="With --file: the column (field) holding the text.")
+    ] = "text",
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            help="With --file: the column holding the gold label; default 'label' where the file has one "
+            "(without labels: predicted labels and the most confident flagged rows)."
+        ),
+    ] = None,
+    label_map: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="With --file: your labels onto ours (threat, coercion, doxxing, abuse, none), e.g. "
+            "'violent=threat,offensive=abuse,appropriate=none'. Other labels are left out and reported.",
+        ),
+    ] = None,
+    prevalence: Annotated[
+        float | None,
+        typer.Option(
+            help="With --file: the share of flagged messages in your stream, for the flagged precision "
+            "it implies (default 0.005: 1 in 200).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="With --file: write report.html (figures embedded) and misclassified.csv here."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a model on the fixed test split, the functional suite and the realistic stream set; print
     P/R/F1, the confusion matrix, pass rates per functionality and false flags per 1,000 ordinary posts;
-    rewrite its card."""
+    rewrite its card. With --file, evaluate on your own labelled file instead (the card is left alone)."""
+    if file is not None:
+        _evaluate_file(model, file, text_column, label_column, label_map, prevalence, out)
+        return
+    given = [
+        name
+        for name, value in (
+            ("--label-column", label_column),
+            ("--map", label_map),
+            ("--prevalence", prevalence),
+            ("--out", out),
+        )
+        if value is not None
+    ]
+    if given or text_column != "text":
+        raise fail(f"{', '.join(given) or '--text-column'} needs --file", 2)
     from threatwatch.classify.card import read_description, write_model_card
     from threatwatch.classify.data import load_labelled_data
     from threatwatch.classify.evaluate import format_evaluation
@@ -173,3 +272,54 @@ def evaluate(
         console.print("[bold]realistic stream set[/]")
         console.print(format_stream(card.stream), highlight=False)
     console.print(f"model card: {path / 'README.md'}")
+
+
+def _evaluate_file(
+    model: str | None,
+    file: Path,
+    text_column: str,
+    label_column: str | None,
+    label_map: str | None,
+    prevalence: float | None,
+    out: Path | None,
+) -> None:
+    from threatwatch.classify import ModelNotFoundError, load_classifier
+    from threatwatch.classify.inputs import InputError, RowReader
+    from threatwatch.classify.prevalence import STREAM_FLAGGED_SHARE
+    from threatwatch.classify.user_data import evaluate_file, format_file_evaluation, parse_label_map
+
+    try:
+        mapping = parse_label_map(label_map)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    if prevalence is not None and not 0 < prevalence < 1:
+        raise fail(f"--prevalence is a share between 0 and 1 (0.005 is 1 in 200), got {prevalence}", 2)
+    try:  # a bad header fails before the model loads
+        RowReader(file, text_column=text_column, label_column=label_column, label_required=True).close()
+    except InputError as exc:
+        raise fail(str(exc), 2) from None
+    settings = get_settings()
+    try:
+        with err.status("loading the model"):
+            classifier = load_classifier(
+                settings.model_dir, model or settings.model_name, cache_dir=settings.cache_dir
+            )
+    except ModelNotFoundError as exc:
+        raise fail(str(exc)) from None
+    try:
+        with _file_progress(f"evaluating {classifier.version}") as progress:
+            report = evaluate_file(
+                classifier,
+                file,
+                text_column=text_column,
+                label_column=label_column,
+                mapping=mapping,
+                prevalence=prevalence if prevalence is not None else STREAM_FLAGGED_SHARE,
+                out_dir=out,
+                progress=progress,
+            )
+    except InputError as exc:
+        raise fail(str(exc), 2) from None
+    console.print(format_file_evaluation(report), markup=False, highlight=False, soft_wrap=True)
+    if out is not None:
+        console.print(f"report: {out / 'report.html'}", markup=False, highlight=False, soft_wrap=True)

@@ -192,6 +192,47 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "models.functional": ("Functionele toetsen op drempel", "Functional tests at floor"),
     "models.verdict": ("Oordeel hertraining", "Retraining verdict"),
     "models.current": ("actief", "live"),
+    "models.figures": ("Figuren van de modelkaart", "Model card figures"),
+    "models.figure_pr_curves": (
+        "Precision-recallcurven per label op de testset",
+        "Precision-recall curves per label on the test set",
+    ),
+    "models.figure_reliability": (
+        "Betrouwbaarheidsdiagram: voorspelde kans tegen werkelijke frequentie",
+        "Reliability diagram: predicted probability against observed frequency",
+    ),
+    "models.figure_confusion_matrix": ("Verwarringsmatrix op de testset", "Confusion matrix on the test set"),
+    "models.figures_missing": (
+        "Figuren niet vastgelegd voor deze versie.",
+        "Figures not recorded for this version.",
+    ),
+    "models.stream_title": ("Realistische stroomset", "Realistic stream set"),
+    "models.stream_summary": (
+        "{per_1000} valse meldingen per 1.000 gewone berichten ({flagged} van {ordinary} gemarkeerd).",
+        "{per_1000} false flags per 1,000 ordinary posts ({flagged} of {ordinary} flagged).",
+    ),
+    "models.stream_missing": (
+        "Stroomset niet vastgelegd voor deze versie.",
+        "Stream set not recorded for this version.",
+    ),
+    "models.functional_title": (
+        "Functionele toetsen per functionaliteit",
+        "Functional tests per functionality",
+    ),
+    "models.functional_missing": (
+        "Functionele toetsen niet vastgelegd voor deze versie.",
+        "Functional suite not recorded for this version.",
+    ),
+    "models.functionality": ("Functionaliteit", "Functionality"),
+    "models.expected": ("Verwacht", "Expected"),
+    "models.expected_flagged": ("gemarkeerd", "flagged"),
+    "models.expected_not_flagged": ("niet gemarkeerd", "not flagged"),
+    "models.pass_rate": ("Geslaagd", "Pass rate"),
+    "models.floor": ("Ondergrens", "Floor"),
+    "models.cases": ("Gevallen", "Cases"),
+    "models.floor_verdict": ("Oordeel", "Verdict"),
+    "models.below_floor": ("onder de ondergrens", "below floor"),
+    "models.at_or_above_floor": ("op of boven de ondergrens", "at or above floor"),
     # users and account
     "users.title": ("Gebruikers", "Users"),
     "users.display_name": ("Weergavenaam", "Display name"),
