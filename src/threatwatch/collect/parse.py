@@ -8,13 +8,13 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
-from threatwatch.collect.text import clean_field, html_to_text, plain_text
+from threatwatch.collect.text import clean_field, html_to_text, needs_cleaning, plain_text
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,11 @@ MAX_TEXT_CHARS = 20_000
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # A character reference to a code point no text may hold (a lone surrogate, NUL, beyond U+10FFFF) makes
 # feedparser raise mid-parse; it becomes U+FFFD first, so the entry keeps the rest of its text.
-_CHAR_REFERENCE = re.compile(rb"&#([xX][0-9a-fA-F]{1,16}|[0-9]{1,20});")
+# Only references that may be impossible are matched (NUL, hex D800-DFFF or above FFFFF, decimal of 5+
+# digits), so the everyday ones (&#8217;, &#x2019;) cost nothing; the callback decides.
+_CHAR_REFERENCE = re.compile(
+    rb"&#(0+|0*[1-9][0-9]{4,19}|[xX]0*(?:0|[dD][89a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{5,15}));"
+)
 #: Text constructs that are text, not markup (feedparser's ``*_detail.type``; Atom ``type="text"``).
 _PLAIN_TYPES = frozenset({"text/plain"})
 _HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
@@ -47,12 +51,15 @@ class FeedEntry:
     language: str | None
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, str):
-                cleaned = plain_text(value) if f.name == "text" else clean_field(value)
-                if cleaned != value:
-                    object.__setattr__(self, f.name, cleaned)
+        if needs_cleaning(self.text):  # long, and already clean from every adapter unless hostile
+            object.__setattr__(self, "text", plain_text(self.text))
+        for name in _ONE_LINE_FIELDS:
+            value = getattr(self, name)
+            if value is not None and needs_cleaning(value, one_line=True):
+                object.__setattr__(self, name, clean_field(value))
+
+
+_ONE_LINE_FIELDS = ("external_id", "url", "author", "language")
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,9 @@ RAW_TEXT_ELEMENTS = frozenset(
 )
 # ammonia drops the content of SVG and MathML elements (<svg>, <text>, <mi>, ...) whole. Every tag but
 # the raw-text ones is read as a <span> instead: all tags are stripped anyway, and their text is kept.
-_TAG = re.compile(r"<(/?)([a-zA-Z][\w:-]*)")
-
-
-def _as_span(match: re.Match[str]) -> str:
-    return match.group(0) if match.group(2).lower() in RAW_TEXT_ELEMENTS else f"<{match.group(1)}span"
-
-
+_NON_RAW_TAG = re.compile(
+    r"<(/?)(?!(?:" + "|".join(sorted(RAW_TEXT_ELEMENTS)) + r")\b)[a-zA-Z][\w:-]*", re.IGNORECASE
+)
 _STRIP_OPTIONS: dict[str, Any] = {
     "tags": set(),
     "clean_content_tags": set(RAW_TEXT_ELEMENTS),
@@ -42,6 +38,16 @@ _STRIP_OPTIONS: dict[str, Any] = {
 _strip_all: Callable[[str], str] = (
     nh3.Cleaner(**_STRIP_OPTIONS).clean if hasattr(nh3, "Cleaner") else partial(nh3.clean, **_STRIP_OPTIONS)
 )
+
+
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_UNSTORABLE_ONE_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def needs_cleaning(value: str, *, one_line: bool = False) -> bool:
+    """Whether ``value`` holds a control character (in a one-line field: also tab and line breaks) or
+    a lone surrogate: a quick check, so the hot path cleans only what needs it."""
+    return (_UNSTORABLE_ONE_LINE if one_line else _UNSTORABLE).search(value) is not None
 
 
 def clean_field(value: str) -> str:
@@ -67,7 +73,7 @@ def html_to_text(markup: str) -> str:
         return ""
     if "<" not in markup and "&" not in markup:  # plain text (most titles): no parser needed
         return plain_text(markup)
-    marked = _TAG.sub(_as_span, _BLOCK_BOUNDARY.sub("\n", _SURROGATE.sub("\ufffd", markup)))
+    marked = _NON_RAW_TAG.sub(r"<\1span", _BLOCK_BOUNDARY.sub("\n", _SURROGATE.sub("\ufffd", markup)))
     stripped = _strip_all(marked)
     return plain_text(html.unescape(stripped))
 
