@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from threatwatch.classify.evaluate import evaluate, format_evaluation
 from threatwatch.classify.prevalence import (
     label_counts,
     precision_at_prevalence,
@@ -75,3 +76,30 @@ def test_stream_tuning_keeps_false_flags_within_the_budgets() -> None:
     flagged = scores >= thresholds["threat"]
     assert flagged[:1000].mean() <= 0.01
     assert flagged[1000:].mean() > 0.8
+
+
+def test_precision_per_flagged_label_at_the_stated_prevalence() -> None:
+    # 100 none (2 predicted threat, 1 doxxing), 10 threat (8 right, 1 as doxxing, 1 missed), 10 doxxing
+    # (all right), 10 abuse (1 predicted threat): abuse is not flagged, so it sits with `none`.
+    gold = ["none"] * 100 + ["threat"] * 10 + ["doxxing"] * 10 + ["abuse"] * 10
+    predicted = (
+        ["threat"] * 2
+        + ["doxxing"]
+        + ["none"] * 97
+        + ["threat"] * 8
+        + ["doxxing", "none"]
+        + ["doxxing"] * 10
+        + ["threat"]
+        + ["abuse"] * 9
+    )
+    result = evaluate(gold, predicted, prevalence=0.01).precision_at_stream_prevalence_by_label
+    # Stream: 1% flagged (half threat, half doxxing, as in the data), 99% not (100:10 none to abuse).
+    none, abuse, threat, doxxing = 0.99 * 100 / 110, 0.99 * 10 / 110, 0.005, 0.005
+    threat_true, threat_false = threat * 0.8, none * 0.02 + abuse * 0.1
+    doxxing_true, doxxing_false = doxxing * 1.0, none * 0.01 + threat * 0.1
+    assert result["threat"] == pytest.approx(threat_true / (threat_true + threat_false))
+    assert result["doxxing"] == pytest.approx(doxxing_true / (doxxing_true + doxxing_false))
+    assert result["coercion"] is None  # never predicted
+    # Without any unflagged row there is no false-flag rate to weigh: nothing is claimed.
+    assert set(evaluate(["threat"], ["threat"]).precision_at_stream_prevalence_by_label.values()) == {None}
+    assert "per flagged label" in format_evaluation(evaluate(gold, predicted, prevalence=0.01))

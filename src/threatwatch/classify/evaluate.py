@@ -56,6 +56,9 @@ class Evaluation:
     # data's own precision says little about a stream).
     stream_prevalence: float = STREAM_FLAGGED_SHARE
     precision_at_stream_prevalence: float | None = None
+    # The same per flagged label: the precision of predicting it in that stream, flagged and unflagged
+    # labels keeping their mix in the evaluated data (None: no row on one side, or never predicted).
+    precision_at_stream_prevalence_by_label: dict[str, float | None] = field(default_factory=dict)
     # Per gold label, the share of its messages flagged (None: no message of that label).
     flagged_share_by_label: dict[str, float | None] = field(default_factory=dict)
 
@@ -98,6 +101,7 @@ def evaluate(
     precision_at_prevalence = (
         stream_precision(float(fr), false_flags, prevalence) if false_flags is not None else None
     )
+    confusion = confusion_matrix(gold_codes, predicted_codes, labels=codes)
     return Evaluation(
         n=len(gold_codes),
         per_label={
@@ -108,14 +112,37 @@ def evaluate(
         flagged_precision=float(fp),
         flagged_recall=float(fr),
         flagged_f1=float(ff),
-        confusion=confusion_matrix(gold_codes, predicted_codes, labels=codes).tolist(),
+        confusion=confusion.tolist(),
         hard_negative_false_flag_rate=flagged_share(hard_negative),
         ordinary_false_flag_rate=flagged_share(ordinary),
         false_flag_rate=false_flags,
         stream_prevalence=prevalence,
         precision_at_stream_prevalence=precision_at_prevalence,
+        precision_at_stream_prevalence_by_label=_label_precision_at_prevalence(confusion, prevalence),
         flagged_share_by_label={name: flagged_share(gold_codes == i) for i, name in enumerate(names)},
     )
+
+
+def _label_precision_at_prevalence(
+    confusion: npt.NDArray[np.int64], prevalence: float
+) -> dict[str, float | None]:
+    """Precision of each flagged label in a stream where ``prevalence`` of messages are flagged: each
+    gold row of the confusion matrix, as rates, weighted by its share of such a stream (flagged and
+    unflagged labels each keep their mix in the evaluated data)."""
+    support = confusion.sum(axis=1)
+    flagged = np.isin(np.arange(len(LABELS)), FLAGGED_CODES)
+    flagged_support, other_support = int(support[flagged].sum()), int(support[~flagged].sum())
+    if not flagged_support or not other_support:
+        return {LABELS[c].value: None for c in FLAGGED_CODES}
+    weight = np.where(
+        flagged, prevalence * support / flagged_support, (1.0 - prevalence) * support / other_support
+    )
+    rates = confusion / np.maximum(support, 1)[:, None]
+    predicted_mass = weight @ rates  # share of the stream predicted as each label
+    return {
+        LABELS[c].value: float(weight[c] * rates[c, c] / predicted_mass[c]) if predicted_mass[c] > 0 else None
+        for c in FLAGGED_CODES
+    }
 
 
 def format_evaluation(evaluation: Evaluation) -> str:
@@ -145,6 +172,10 @@ def format_evaluation(evaluation: Evaluation) -> str:
             f"flagged precision at a stream prevalence of 1 in {1 / evaluation.stream_prevalence:,.0f}: "
             f"{evaluation.precision_at_stream_prevalence:.3f}"
         )
+        by_label = evaluation.precision_at_stream_prevalence_by_label
+        if by_label:
+            parts = [f"{n} {'-' if v is None else format(v, '.3f')}" for n, v in by_label.items()]
+            lines.append("  per flagged label (the data's mix of flagged labels): " + ", ".join(parts))
     lines.append("confusion (rows gold, columns predicted): " + " ".join(names))
     for name, row in zip(names, evaluation.confusion, strict=True):
         lines.append(f"  {name:<10} " + " ".join(f"{v:5d}" for v in row))
