@@ -1,7 +1,7 @@
 """Alert speed: feed → alert latency, and dispatcher throughput, against real loopback servers.
 
 1. Latency. Threatening posts about the demo officials appear in a loopback RSS feed at random moments
-   over ``--spread-s`` seconds. The collection flow (``pipelines/collect.py``, the shipped model) runs
+   over ``--spread-s`` seconds. The collection flow (``threatwatch.flows.collect``, the shipped model) runs
    every ``--interval-s`` seconds in one thread, the dispatcher (``threatwatch.alerts.dispatch``, its
    default 1 s poll) in another, and a loopback webhook records when each alert arrives. The latency
    of a post is from the moment it appeared in the feed to the arrival of the first alert naming its
@@ -156,7 +156,6 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def latency(args: argparse.Namespace, database_url: str, data_dir: Path) -> None:
-    from pipelines.collect import collect_flow
     from sqlalchemy import select
 
     from threatwatch.alerts import SubscriptionSpec, create_subscription
@@ -165,6 +164,7 @@ def latency(args: argparse.Namespace, database_url: str, data_dir: Path) -> None
     from threatwatch.config import Settings
     from threatwatch.db.engine import engine_for, session_factory
     from threatwatch.db.models import Official, Post, ReviewItem
+    from threatwatch.flows.collect import collect_flow
     from threatwatch.watchlist import import_officials
 
     feed = FeedState()

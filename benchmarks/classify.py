@@ -38,10 +38,10 @@ import numpy as np
 from threatwatch.classify.cascade import TRANSFORMER_DIR, CascadeModel, cascade_labels
 from threatwatch.classify.data import Example, load_labelled_data
 from threatwatch.classify.prevalence import shift
-from threatwatch.classify.registry import current_model_path
 from threatwatch.classify.suites import STREAM_DIR, STREAM_FILE
 from threatwatch.config import get_settings
 from threatwatch.domain import FLAGGED_LABELS, Label
+from threatwatch.registry import current_model_path
 
 MODES = {
     "a": "naive transformers pipeline, one at a time",

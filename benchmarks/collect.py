@@ -5,8 +5,11 @@ Dutch text naming watched officials, some copy-paste across accounts) and serves
 server on loopback with ETags. Then, in one run:
 
 1. feedparser alone: ``feedparser.parse`` over the same bytes, in this process (the floor);
-2. the whole path on a fresh database: fetch (concurrent, per-host limited), parse, clean, detect
-   language, dedupe, match officials, store; classification is not part of this path;
+2. the whole path on a fresh database, run as the scheduler runs it: the collection flow
+   (``threatwatch.flows.collect``, Prefect tasks against a throw-away Prefect server) fetches
+   (concurrent, per-host limited), parses, cleans, detects language, dedupes, matches officials and
+   stores; the flow's classification step is left out (``classify=False``; ``benchmarks/classify.py``
+   measures it);
 3. the same again with nothing changed: every source answers 304.
 
 By default (``--history 1``) the database already holds an earlier round of as many other feeds, with
@@ -14,7 +17,8 @@ planner statistics (as autovacuum keeps them): a running service never ingests i
 on PostgreSQL a plan cached while a table is empty and without statistics (a sequential scan) is not
 what a service runs with. ``--history 0`` measures a freshly created database.
 
-The server runs in a child process so that only our side's CPU is counted. On a shared machine wall
+The feed server and the Prefect server run in child processes, so that only our side's CPU is counted
+(the Prefect API's share of the wall time is counted, as on a schedule). On a shared machine wall
 times swing with other load, and this machine's speed drifts by tens of percent within minutes: the
 measurements are therefore interleaved. Each of ``--rounds`` rounds parses the bytes with feedparser
 alone once, then runs the whole path on a fresh database; the best round of each counts, so both sides
@@ -49,6 +53,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import feedparser
+from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select, text, update
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,13 +63,13 @@ from tests.loopback import LoopbackServer, Route  # noqa: E402
 from tests.postgres import throwaway_database  # noqa: E402
 
 from threatwatch.collect.language import warm_up  # noqa: E402
-from threatwatch.collect.run import collect_round  # noqa: E402
+from threatwatch.collect.run import SourceRunReport  # noqa: E402
 from threatwatch.collect.sources import add_source  # noqa: E402
-from threatwatch.config import Settings  # noqa: E402
 from threatwatch.db.engine import engine_for, session_factory  # noqa: E402
 from threatwatch.db.migrate import upgrade_database  # noqa: E402
 from threatwatch.db.models import Post, Source  # noqa: E402
 from threatwatch.domain import SourceStatus  # noqa: E402
+from threatwatch.flows.collect import CollectSummary, collect_flow  # noqa: E402
 from threatwatch.watchlist import import_officials  # noqa: E402
 
 DEMO = REPO / "src" / "threatwatch" / "demo"
@@ -171,14 +176,19 @@ def whole_path(
     url: str, base_url: str, paths: list[str], workdir: Path, history: list[str]
 ) -> tuple[Timing, Timing, int]:
     upgrade_database(url)
-    settings = Settings(data_dir=workdir, database_url=url, fetch_workers=8, per_host_concurrency=4)
+    overrides = {"data_dir": str(workdir), "database_url": url, "fetch_workers": 8, "per_host_concurrency": 4}
+
+    def collect_round() -> list[SourceRunReport]:
+        summary: CollectSummary = collect_flow(settings_overrides=overrides, force=True, classify=False)
+        return summary.reports
+
     sessions = session_factory(engine_for(url))
     with sessions() as session, session.begin():
         import_officials(session, path=DEMO / "watchlist.yaml")
         for path in history:
             add_source(session, url=base_url + path, poll_interval_s=600)
     if history:  # earlier rounds, untimed; then done with those feeds, and statistics as autovacuum would
-        collect_round(sessions, settings=settings, force=True)
+        collect_round()
         with sessions() as session, session.begin():
             session.execute(update(Source).values(status=SourceStatus.PAUSED.value))
             session.execute(text("ANALYZE"))
@@ -186,9 +196,9 @@ def whole_path(
         for path in paths:
             add_source(session, url=base_url + path, poll_interval_s=600)
     with timed() as first_box:
-        first = collect_round(sessions, settings=settings, force=True)
+        first = collect_round()
     with timed() as again_box:
-        again = collect_round(sessions, settings=settings, force=True)
+        again = collect_round()
     assert all(r.ok for r in first) and all(r.not_modified for r in again), "a source failed"
     with sessions() as session:
         today = select(Source.id).where(Source.status != SourceStatus.PAUSED.value)
@@ -244,7 +254,11 @@ def main() -> None:
         f"the database holds {args.history} earlier round(s) of {args.sources} other feeds"
     )
     warm_up()  # the language model loads once per process (~1 s); a running service has done it already
-    with served(bodies + old) as base_url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        served(bodies + old) as base_url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         paths = [f"/feed/{i}.xml" for i in range(len(bodies))]
         history = [f"/feed/{i}.xml" for i in range(len(bodies), len(bodies) + len(old))]
         for backend in args.backends.split(","):

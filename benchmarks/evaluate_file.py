@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from threatwatch.classify import load_classifier
 from threatwatch.classify.suites import STREAM_DIR, STREAM_FILE
 from threatwatch.config import get_settings
+from threatwatch.registry import load_classifier
 
 COMMANDS = ("evaluate", "classify")
 

@@ -23,9 +23,10 @@ functional ``direct_threat`` 0.89 -> 0.75, below its floor. The default 5 (the c
 messages) gives the case the benchmark is about: clean labels promoted, 30%-flipped ones rejected.
 README has the figures of each run.
 
-Prints the run's wall time, the verdict with every check's reason (test split, analysts' window, kappa,
-stream set, functional suite), the real-world checks side by side, the data counts and the kappa, and
-the ratio of the time to the 20-minute target.
+The run is the retraining flow (``threatwatch.flows.retrain``, against a throw-away Prefect server), as
+the schedule runs it. Prints the run's wall time, the verdict with every check's reason (test split,
+analysts' window, kappa, stream set, functional suite), the real-world checks side by side, the data
+counts and the kappa, and the ratio of the time to the 20-minute target.
 """
 
 from __future__ import annotations
@@ -36,24 +37,29 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from threatwatch.classify.data import Example, load_labelled_data
-from threatwatch.classify.registry import set_current_model
 from threatwatch.classify.suites import FUNCTIONAL_DIR, STREAM_DIR
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.migrate import upgrade_database
 from threatwatch.domain import LABELS
+from threatwatch.registry.pointer import set_current_model
+from threatwatch.retrain.compare import COMPARISON_FILE
 from threatwatch.retrain.io import import_labels
 from threatwatch.retrain.labels import all_records, group_items
 from threatwatch.retrain.quality import agreement
-from threatwatch.retrain.replay import replay_decisions
-from threatwatch.retrain.run import run_retraining, train_challenger
+from threatwatch.retrain.run import train_challenger
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.replay import replay_decisions  # noqa: E402
+
 TARGET_S = 20 * 60
 START = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -163,24 +169,30 @@ def main() -> None:
         flush=True,
     )
 
-    started = time.monotonic()
-    with sessions() as session, session.begin():
-        result = run_retraining(
-            session, settings=settings, work_dir=run_dir / "work", now=datetime.now(UTC), trigger="benchmark"
-        )
-    seconds = time.monotonic() - started
+    from prefect.testing.utilities import prefect_test_harness
+
+    from threatwatch.flows.retrain import retrain_flow
+
+    with prefect_test_harness(server_startup_timeout=120):  # the flow the schedule runs
+        started = time.monotonic()
+        result = retrain_flow(json.loads(settings.model_dump_json()), trigger="benchmark")
+        seconds = time.monotonic() - started
+    card = (Path(result.path) / COMPARISON_FILE).read_text(encoding="utf-8")
     with sessions() as session:
         quality = agreement(group_items(all_records(session)))
     print(f"stage {args.stage}, corrupt {args.corrupt:g}: retraining run {seconds:.0f} s", flush=True)
-    print(f"{'PROMOTED' if result.promoted else 'REJECTED'} {result.name} vs {result.champion}", flush=True)
+    print(
+        f"{'PROMOTED' if result.promoted else 'REJECTED'} {result.challenger} vs {result.champion}",
+        flush=True,
+    )
     print("reason:\n  " + "\n  ".join(result.reason.split("; ")), flush=True)
-    world = result.markdown.split("## Real-world checks", 1)[-1].split("\n## ", 1)[0]
+    world = card.split("## Real-world checks", 1)[-1].split("\n## ", 1)[0]
     print(f"real-world checks{world}", flush=True)
     print(f"data: {json.dumps(result.counts)}", flush=True)
     print(
         f"items labelled twice: {quality.items}, observed agreement {quality.observed}, kappa {quality.kappa}"
     )
-    print(f"comparison card: {result.path / 'COMPARISON.md'}", flush=True)
+    print(f"comparison card: {Path(result.path) / COMPARISON_FILE}", flush=True)
     print(f"ratio time/target: {seconds / TARGET_S:.2f} (target ≤ 1.00, {TARGET_S} s)", flush=True)
 
 

@@ -5,14 +5,14 @@ What runs, per worker count W:
   - a fresh application database and a fresh Prefect database on PostgreSQL (127.0.0.1:5432),
   - `prefect server start` on loopback, a process work pool, W `prefect worker` processes, each taking
     one flow run at a time (`--limit 1`: a worker is one slot),
-  - the collection flow (pipelines/collect.py) deployed from this checkout,
+  - the collection flow (src/threatwatch/flows/collect.py) deployed from this checkout,
   - POSTS generated posts (held-out texts of labelled_data/, 85% ordinary messages, made unique) served
     as RSS feeds by a loopback HTTP server, spread over SHARDS source kinds; one flow run per kind is
     triggered through the API at once, and the clock stops when every run has finished and every post
     is classified in the database. posts/s = POSTS / that time.
 Then the CPU-bound limit: the same texts through `Classifier.predict` in this process, in batches of
 THREATWATCH_CLASSIFY_BATCH_SIZE, exactly as intake calls it (without explanations: the explain flow
-computes those after intake, pipelines/explain.py). The cost of that later step is printed beside it:
+computes those after intake, threatwatch.flows.explain). The cost of that later step is printed beside it:
 flagged posts explained per second (`Classifier.explain`, batches of THREATWATCH_EXPLAIN_BATCH_SIZE, on
 up to --explain-sample flagged posts).
 
@@ -150,7 +150,7 @@ def run_through_prefect(
             for w in range(workers):
                 cluster.start_worker(f"worker-{w + 1}", limit=1)
             deploy_from_source(
-                cluster.api_url, source_dir=REPO, entrypoint="pipelines/collect.py:collect_flow",
+                cluster.api_url, source_dir=REPO, entrypoint="src/threatwatch/flows/collect.py:collect_flow",
                 name="bench", pool=cluster.pool,
             )  # fmt: skip
             with temporary_settings(updates={PREFECT_API_URL: cluster.api_url}):
@@ -177,9 +177,9 @@ def run_through_prefect(
 
 def classification_limit(texts: list[str], explain_sample: int) -> tuple[float, float, int]:
     """Posts/s of intake's classification alone, flagged posts/s of the explain step, flagged count."""
-    from threatwatch.classify import load_classifier
     from threatwatch.config import Settings
     from threatwatch.domain import Label
+    from threatwatch.registry import load_classifier
 
     settings = Settings(
         cache_dir=Path(os.environ.get("THREATWATCH_CACHE_DIR", REPO / ".cache" / "test-models"))

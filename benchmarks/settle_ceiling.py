@@ -37,9 +37,9 @@ from threatwatch.classify.cascade import (
 from threatwatch.classify.data import Example, load_labelled_data, read_examples
 from threatwatch.classify.dedupe import near_duplicate_pairs
 from threatwatch.classify.fast import TRAINING_ARGS_FILE, FastStageModel, FastTrainingArguments
-from threatwatch.classify.registry import current_model_path
 from threatwatch.config import get_settings
 from threatwatch.domain import FLAGGED_LABELS, Label
+from threatwatch.registry import current_model_path
 
 STREAM_NONE_SHARE = 0.95  # as in benchmarks/classify.py
 

@@ -1,17 +1,22 @@
-"""Prefect deployments that ``threatwatch serve`` runs on schedules; each area appends its own.
+"""The Prefect deployments of threatwatch: which flow (``threatwatch.flows``) runs when.
+
+This is the one place schedules are declared; the flows themselves live in the package. Nothing in
+``threatwatch`` imports this module: ``threatwatch serve`` runs it as a child process (``python -m
+pipelines.deployments``, serving every deployment until interrupted) and ``threatwatch deploy`` runs
+``python -m pipelines.deployments register`` (every deployment on a work pool, for workers).
 
 Collection has one deployment per source kind, each with its own interval
 (``THREATWATCH_SCHEDULE_INTERVALS_S``), so chatty social sources are polled often and slow news feeds
 rarely. A source that is still being polled when its next run starts is skipped by that run (the
 lease on ``Source.locked_until``), so runs of one schedule never overlap on a source.
-
-Run on its own (``python -m pipelines.deployments``) it serves them until interrupted; ``serve``
-starts it as a child process beside the web app.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from threatwatch.config import Settings, get_settings
@@ -49,7 +54,7 @@ def _every(
 
 
 def collect_deployments(settings: Settings) -> list[RunnerDeployment]:
-    from pipelines.collect import collect_flow
+    from threatwatch.flows.collect import collect_flow
 
     deployments: list[RunnerDeployment] = []
     for kind in SourceKind:
@@ -68,8 +73,8 @@ def collect_deployments(settings: Settings) -> list[RunnerDeployment]:
 
 
 def explain_deployments(settings: Settings) -> list[RunnerDeployment]:
-    """Explanations of flagged posts, after intake has queued them (``pipelines/explain.py``)."""
-    from pipelines.explain import explain_flow
+    """Explanations of flagged posts, after intake has queued them (``src/threatwatch/flows/explain.py``)."""
+    from threatwatch.flows.explain import explain_flow
 
     # A run stops taking new batches before the next is due, so runs of the schedule do not pile up.
     return [
@@ -86,7 +91,7 @@ def explain_deployments(settings: Settings) -> list[RunnerDeployment]:
 
 def retrain_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Retraining on a schedule, and a frequent check that starts it after N new labels (issue 7)."""
-    from pipelines.retrain import retrain_flow, retrain_when_due_flow
+    from threatwatch.flows.retrain import retrain_flow, retrain_when_due_flow
 
     return [
         _every(
@@ -109,7 +114,7 @@ def retrain_deployments(settings: Settings) -> list[RunnerDeployment]:
 
 def dispatch_deployments(settings: Settings) -> list[RunnerDeployment]:
     """The alert dispatcher (issue 6): each run polls the outbox for ``alert_dispatch_run_s``."""
-    from pipelines.dispatch import dispatch_flow
+    from threatwatch.flows.dispatch import dispatch_flow
 
     return [
         _every(
@@ -124,7 +129,7 @@ def dispatch_deployments(settings: Settings) -> list[RunnerDeployment]:
 
 def purge_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Retention (issue 8): erase what the policy says has expired, keeping daily counts."""
-    from pipelines.purge import purge_flow
+    from threatwatch.flows.purge import purge_flow
 
     return [
         _every(
@@ -139,7 +144,7 @@ def purge_deployments(settings: Settings) -> list[RunnerDeployment]:
 
 def review_deployments(settings: Settings) -> list[RunnerDeployment]:
     """Queue priorities (issue 5): let faded surges sink in the review queue."""
-    from pipelines.review import refresh_priorities_flow
+    from threatwatch.flows.review import refresh_priorities_flow
 
     return [
         _every(
@@ -171,5 +176,34 @@ def serve_deployments(settings: Settings | None = None) -> None:
     serve(*build_deployments(settings or get_settings()), print_starting_message=True)
 
 
+def register_deployments(argv: Sequence[str] | None = None) -> None:
+    """``register --pool P [--source-dir D] [--paused]``: every deployment on a work pool of the
+    Prefect server at PREFECT_API_URL, loaded by workers from the installed package."""
+    import argparse
+
+    from threatwatch.ops.cluster import ClusterError, deploy_all, flows_source_dir
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.deployments register")
+    parser.add_argument("--pool", default="threatwatch")
+    parser.add_argument("--source-dir", type=Path, default=None)
+    parser.add_argument("--paused", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        names = deploy_all(
+            build_deployments(get_settings()),
+            api_url=None,
+            pool=args.pool,
+            source_dir=args.source_dir or flows_source_dir(),
+            paused=args.paused,
+        )
+    except ClusterError as exc:
+        sys.exit(f"error: {exc}")
+    for name in names:
+        print(f"deployed {name} to pool {args.pool}", flush=True)
+
+
 if __name__ == "__main__":
-    serve_deployments()
+    if sys.argv[1:2] == ["register"]:
+        register_deployments(sys.argv[2:])
+    else:
+        serve_deployments()

@@ -14,9 +14,12 @@ from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.migrate import upgrade_database
 from threatwatch.db.models import Base
+from threatwatch.wiring import connect_subscribers
 
 from .loopback import LoopbackServer
 from .postgres import throwaway_database
+
+connect_subscribers()  # the test session is an entry point too (threatwatch.wiring)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODELS = REPO_ROOT / "models"

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipelines.collect import CollectSummary, collect_flow
-from pipelines.explain import explain_flow
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threatwatch.collect.sources import add_source
 from threatwatch.db.models import Classification, Mention, Post, ReviewItem, Source
+from threatwatch.flows.collect import CollectSummary, collect_flow
+from threatwatch.flows.explain import explain_flow
 from threatwatch.watchlist import import_officials
 
 from .conftest import DEMO_DIR, MODEL_CACHE, SHIPPED_MODELS

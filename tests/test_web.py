@@ -8,13 +8,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threatwatch.classify.registry import load_classifier
 from threatwatch.collect.parse import FeedEntry
 from threatwatch.collect.sources import add_source
 from threatwatch.collect.store import store_entries
 from threatwatch.config import Settings
 from threatwatch.db.models import AuditEvent
 from threatwatch.domain import Role
+from threatwatch.registry import load_classifier
 from threatwatch.review.intake import classify_pending
 from threatwatch.watchlist import OfficialMatcher
 from threatwatch.web import create_app
@@ -50,7 +50,10 @@ def _fill_queue(session: Session, settings: Settings) -> None:
     ]
     store_entries(session, source_id=source.id, entries=entries, matcher=OfficialMatcher([]), now=now)
     classify_pending(
-        session, classifier=load_classifier(settings.model_dir, cache_dir=settings.cache_dir), now=now
+        session,
+        settings=settings,
+        classifier=load_classifier(settings.model_dir, cache_dir=settings.cache_dir),
+        now=now,
     )
     session.commit()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
         description="How often `serve` runs the collection deployment of each source kind (JSON object).",
     )
 
-    # Explanations of flagged posts, computed after intake (pipelines/explain.py)
+    # Explanations of flagged posts, computed after intake (src/threatwatch/flows/explain.py)
     explain_interval_s: int = Field(
         default=60, ge=5, description="How often `serve` explains the flagged posts intake has queued."
     )
@@ -272,3 +273,9 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings; tests build their own ``Settings`` instead of patching this."""
     return Settings()
+
+
+def flow_settings(overrides: Mapping[str, Any] | None) -> Settings:
+    """A flow run's settings: the process's, or the environment's with ``overrides`` on top (a flow's
+    ``settings_overrides`` parameter, so a run started from the API or a test can change them)."""
+    return Settings(**overrides) if overrides else get_settings()

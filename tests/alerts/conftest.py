@@ -72,8 +72,10 @@ def flag(
     score: float = 0.9,
     at: datetime = NOON,
     text: str = "",
+    settings: Settings | None = None,
 ) -> ReviewItem:
-    """What intake does for a flagged post: queue it and publish ``PostFlagged`` in the same transaction."""
+    """What intake does for a flagged post: queue it and publish ``PostFlagged`` in the same transaction
+    (under ``settings``, by default those of the environment)."""
     item = make_item(session, official_ids=official_ids, label=label, score=score, text=text)
     events.publish(
         session,
@@ -85,6 +87,7 @@ def flag(
             score=score,
             at=at,
         ),
+        settings=settings or Settings(),
     )
     return item
 

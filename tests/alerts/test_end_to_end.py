@@ -7,17 +7,19 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from pipelines.collect import collect_flow
-from pipelines.dispatch import dispatch_flow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from threatwatch.accounts import create_user
 from threatwatch.collect.sources import add_source
+from threatwatch.config import Settings
 from threatwatch.db.models import Alert, Official, Post, ReviewItem
+from threatwatch.flows.collect import collect_flow
+from threatwatch.flows.dispatch import dispatch_flow
 from threatwatch.review.decisions import decide_item, escalate_item
 from threatwatch.watchlist import import_officials
 
@@ -95,7 +97,7 @@ def test_threatening_post_in_a_feed_reaches_webhook_and_inbox(
 
 
 def test_escalation_by_an_analyst_alerts_escalation_subscribers(
-    session: Session, database_url: str, tmp_path: Path, webhook: WebhookReceiver
+    session: Session, database_url: str, tmp_path: Path, webhook: WebhookReceiver, settings: Settings
 ) -> None:
     from .conftest import make_item
 
@@ -114,7 +116,15 @@ def test_escalation_by_an_analyst_alerts_escalation_subscribers(
     session.commit()
     now = datetime.now(UTC)
     decide_item(session, item_id=item.id, user=analyst, label="coercion", now=now)
-    escalate_item(session, item_id=item.id, user=analyst, urgency="critical", note="Bel direct", now=now)
+    escalate_item(
+        session,
+        settings=settings,
+        item_id=item.id,
+        user=analyst,
+        urgency="critical",
+        note="Bel direct",
+        now=now,
+    )
     session.commit()
     alert = session.scalars(select(Alert)).one()
     assert (alert.kind, alert.next_attempt_at) == ("escalated", now)
@@ -132,3 +142,42 @@ def test_escalation_by_an_analyst_alerts_escalation_subscribers(
     assert body["type"] == "alert.escalated"
     assert body["data"]["items"][0]["urgency"] == "critical"
     assert "Bel direct" not in json.dumps(body)
+
+
+def test_a_flow_run_queues_alerts_under_its_own_settings_not_the_environments(
+    session: Session,
+    database_url: str,
+    tmp_path: Path,
+    loopback: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The outbox once fell back to the environment's settings deep inside intake: a run with
+    ``settings_overrides`` queued alerts in the environment's time zone. A digest due at 09:00 must be
+    09:00 where the run's settings say, whatever the environment says."""
+    monkeypatch.setenv("THREATWATCH_ALERT_TIMEZONE", "Asia/Tokyo")
+    import_officials(session, path=DEMO_DIR / "watchlist.yaml")
+    coercion = (
+        "Als de raad de woonwijk doorzet, maken we het leven van burgemeester Van der Linden zuur "
+        "tot ze aftreedt."
+    )
+    loopback.routes["/raad.xml"] = Route(
+        body=f"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Raad</title>
+<item><guid>raad-1</guid><title>Woonwijk</title><link>https://forum.example.org/r1</link>
+<description>{coercion}</description></item></channel></rss>""".encode()
+    )
+    add_source(session, url=loopback.url("/raad.xml"), poll_interval_s=60)
+    mayor = session.scalars(select(Official).where(Official.name == "Marieke van der Linden")).one()
+    digest = subscribe(session, official_ids=[mayor.id], mode="digest", digest_times=["09:00"])
+    overrides: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": str(tmp_path),
+        "model_dir": str(SHIPPED_MODELS),
+        "cache_dir": str(MODEL_CACHE),
+        "fetch_retries": 0,
+        "alert_timezone": "America/New_York",
+    }
+    assert collect_flow(settings_overrides=overrides, force=True).queued >= 1
+    [alert] = session.scalars(select(Alert).where(Alert.subscription_id == digest.id)).all()
+    assert (alert.kind, alert.label) == ("digest", "coercion")  # not urgent: held for the digest
+    local = alert.not_before.astimezone(ZoneInfo("America/New_York"))
+    assert (local.hour, local.minute) == (9, 0)

@@ -66,6 +66,7 @@ def test_event_reaches_exactly_the_subscriptions_that_want_it(
             escalated_by="analist",
             at=NOON,
         ),
+        settings=Settings(),
     )
     session.commit()
     escalated = _alerts(session, escalations_only)
@@ -90,7 +91,7 @@ def test_same_event_published_twice_is_told_once(session: Session, officials: di
         review_item_id=item.id, post_id=item.post_id, official_ids=(officials["mayor"].id,),
         label="threat", score=0.9, at=NOON + timedelta(minutes=1),
     )  # fmt: skip
-    events.publish(session, again)
+    events.publish(session, again, settings=Settings())
     session.commit()
     [alert] = _alerts(session, subscription)
     assert alert.item_count == 1

@@ -15,9 +15,9 @@ import pytest
 from threatwatch.classify.base import Classifier
 from threatwatch.classify.cascade import CascadeModel
 from threatwatch.classify.data import load_labelled_data
-from threatwatch.classify.registry import current_model_path, load_model
 from threatwatch.classify.suites import run_functional_suite, run_stream_set
 from threatwatch.domain import LABELS
+from threatwatch.registry import current_model_path, load_model
 
 from ..conftest import MODEL_CACHE, REPO_ROOT, SHIPPED_MODELS
 

@@ -10,8 +10,9 @@ import pytest
 from threatwatch.classify.card import write_model_card
 from threatwatch.classify.data import load_labelled_data
 from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
-from threatwatch.classify.registry import ModelNotFoundError, current_model_path, set_current_model
 from threatwatch.classify.train import train_fast_model
+from threatwatch.registry import ModelNotFoundError, current_model_path
+from threatwatch.registry.pointer import set_current_model
 
 ARGS = FastTrainingArguments(calibration_folds=2, min_df=1)
 

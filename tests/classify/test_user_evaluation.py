@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from threatwatch.classify import load_classifier
 from threatwatch.classify.base import Classifier
 from threatwatch.classify.evaluate import evaluate
 from threatwatch.classify.inputs import InputError, RowReader
@@ -18,6 +17,7 @@ from threatwatch.classify.user_data import evaluate_file, parse_label_map
 from threatwatch.cli import app
 from threatwatch.config import get_settings
 from threatwatch.domain import Label
+from threatwatch.registry import load_classifier
 
 from ..conftest import MODEL_CACHE, REPO_ROOT, SHIPPED_MODELS
 

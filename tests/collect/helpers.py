@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from threatwatch.collect.run import SourceRunReport, collect_round
+from threatwatch.collect.run import SourceRunReport
 from threatwatch.config import Settings
-from threatwatch.db.engine import engine_for, session_factory
+from threatwatch.flows.collect import collect_flow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -19,8 +19,9 @@ def fixture(name: str) -> bytes:
 
 
 def run_round(settings: Settings, *, force: bool = True) -> dict[int, SourceRunReport]:
-    sessions = session_factory(engine_for(settings.database_url))
-    return {r.source_id: r for r in collect_round(sessions, settings=settings, force=force)}
+    """One round of the collection flow (as scheduled, without its classification step), by source."""
+    summary = collect_flow(settings_overrides=settings.model_dump(), force=force, classify=False)
+    return {r.source_id: r for r in summary.reports}
 
 
 def count(session: Session, model: type, *where: object) -> int:

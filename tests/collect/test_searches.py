@@ -8,10 +8,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threatwatch.collect.searches import NO_LONGER_WANTED, SyncReport, remove_official, sync_searches
 from threatwatch.config import Settings
 from threatwatch.db.models import Official, Post, Source
 from threatwatch.watchlist import import_officials
-from threatwatch.watchlist.searches import NO_LONGER_WANTED, remove_official
 
 from ..conftest import DEMO_DIR
 from ..loopback import LoopbackServer, Route
@@ -25,6 +25,12 @@ def _settings(settings: Settings, loopback: LoopbackServer) -> Settings:
     )
 
 
+def _import(session: Session, path: Path, search: Settings) -> tuple[int, SyncReport]:
+    """Import the watchlist, then generate its searches, as `threatwatch officials import` does."""
+    report = import_officials(session, path=path)
+    return report.created, sync_searches(session, officials=report.officials, settings=search)
+
+
 def _sources(session: Session, official: str) -> dict[str, Source]:
     session.expire_all()
     query = select(Source).join(Official, Official.id == Source.official_id).where(Official.name == official)
@@ -35,7 +41,7 @@ def test_importing_officials_generates_their_searches_once(
     session: Session, settings: Settings, loopback: LoopbackServer
 ) -> None:
     search = _settings(settings, loopback)
-    report = import_officials(session, path=DEMO_DIR / "watchlist.yaml", search_settings=search)
+    _, report = _import(session, DEMO_DIR / "watchlist.yaml", search)
     session.commit()
     mayor = _sources(session, "Marieke van der Linden")
     assert sorted(mayor) == [
@@ -58,11 +64,11 @@ def test_importing_officials_generates_their_searches_once(
         "&filter=posts_with_replies"
     )
     total = count(session, Source)
-    assert report.sources_created == total > 0
+    assert report.created == total > 0
 
-    again = import_officials(session, path=DEMO_DIR / "watchlist.yaml", search_settings=search)
+    created, again = _import(session, DEMO_DIR / "watchlist.yaml", search)
     session.commit()
-    assert (again.created, again.sources_created, again.sources_paused) == (0, 0, 0)
+    assert (created, again.created, again.paused) == (0, 0, 0)
     assert count(session, Source) == total
 
 
@@ -73,7 +79,7 @@ def test_dropped_variants_and_removed_officials_pause_their_searches_and_keep_po
     officials = yaml.safe_load((DEMO_DIR / "watchlist.yaml").read_text())["officials"][:1]
     path = tmp_path / "watchlist.yaml"
     path.write_text(yaml.safe_dump({"officials": officials}))
-    import_officials(session, path=path, search_settings=search)
+    _import(session, path, search)
     session.commit()
     loopback.routes["/rss/search"] = Route(body=fixture("google_news.xml"))
     loopback.routes["/search.rss"] = Route(body=fixture("reddit_search.xml"))
@@ -84,9 +90,9 @@ def test_dropped_variants_and_removed_officials_pause_their_searches_and_keep_po
 
     officials[0]["aliases"] = []  # the Google News and Reddit queries change: old searches are paused
     path.write_text(yaml.safe_dump({"officials": officials}))
-    report = import_officials(session, path=path, search_settings=search)
+    _, report = _import(session, path, search)
     session.commit()
-    assert (report.sources_created, report.sources_paused) == (2, 2)
+    assert (report.created, report.paused) == (2, 2)
     paused = [s for s in session.scalars(select(Source)) if s.status == "paused"]
     assert {s.paused_reason for s in paused} == {NO_LONGER_WANTED}
 
@@ -96,13 +102,13 @@ def test_dropped_variants_and_removed_officials_pause_their_searches_and_keep_po
     assert {s.status for s in session.scalars(select(Source))} == {"paused"}
     assert count(session, Post) == stored  # what was collected stays (it may be evidence)
 
-    report = import_officials(session, path=path, search_settings=search)  # back on the watchlist
+    _, report = _import(session, path, search)  # back on the watchlist
     session.commit()
-    assert report.sources_created == 0
+    assert report.created == 0
     active = [s for s in session.scalars(select(Source)) if s.status == "active"]
     assert len(active) == 4 and all(s.official_id is not None for s in active)
 
 
-def test_without_search_settings_no_sources_are_made(session: Session) -> None:
+def test_importing_alone_makes_no_sources(session: Session) -> None:
     import_officials(session, path=DEMO_DIR / "watchlist.yaml")
     assert count(session, Source) == 0

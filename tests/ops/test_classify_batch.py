@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from pipelines.classify_batch import classify_batch_on, live_model_version
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings
 from threatwatch.db.models import Classification, Post, ReviewItem
-from threatwatch.ops.readiness import loaded_classifier
+from threatwatch.flows.classify_batch import classify_batch_on, live_model_version
+from threatwatch.registry import live_classifier
 
 from . import rows
 
@@ -67,7 +67,7 @@ def test_backlog_is_split_over_processes_without_overlap(
     )
     assert len(per_post) == 36 and set(per_post.values()) == {1}  # each post once, none twice
     # The same decisions as one process classifying the same texts.
-    expected = loaded_classifier(settings).predict(TEXTS, explain=False)
+    expected = live_classifier(settings).predict(TEXTS, explain=False)
     stored = dict(session.execute(select(Post.text, Classification.label).join(Classification)).all())
     assert [stored[t] for t in TEXTS] == [r.label.value for r in expected]
     flagged = sum(6 for r in expected if r.flagged)

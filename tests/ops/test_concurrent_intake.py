@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.models import Classification
-from threatwatch.ops.readiness import loaded_classifier
+from threatwatch.registry import live_classifier
 from threatwatch.review.intake import classify_pending
 
 from . import rows
@@ -35,16 +35,21 @@ def _unclassified_posts(session: Session, count: int) -> datetime:
 @pytest.mark.parametrize("migrated_url", ["postgresql"], indirect=True)
 def test_a_second_run_skips_what_the_first_is_classifying(session: Session, settings: Settings) -> None:
     now = _unclassified_posts(session, 6)
-    classifier = loaded_classifier(settings)
+    classifier = live_classifier(settings)
     make = session_factory(engine_for(settings.database_url))
 
     with make() as first, make() as second:
         first.begin()
-        assert classify_pending(first, classifier=classifier, now=now, batch_size=4).classified == 6
+        assert (
+            classify_pending(
+                first, settings=settings, classifier=classifier, now=now, batch_size=4
+            ).classified
+            == 6
+        )
         # The first run has not committed: its posts are locked, the second finds nothing to do.
         second.begin()
         second.execute(text("SET LOCAL lock_timeout = '5s'"))  # waiting on the first run would fail here
-        assert classify_pending(second, classifier=classifier, now=now).classified == 0
+        assert classify_pending(second, settings=settings, classifier=classifier, now=now).classified == 0
         second.commit()
         first.commit()
     assert session.scalar(select(func.count()).select_from(Classification)) == 6
@@ -62,14 +67,14 @@ def test_two_workers_working_off_a_backlog_batch_by_batch_classify_each_post_onc
     from threatwatch.review.intake import IntakeReport, classify_backlog
 
     _unclassified_posts(session, 120)
-    classifier = loaded_classifier(settings)
+    classifier = live_classifier(settings)
     make = session_factory(engine_for(settings.database_url))
     reports: list[IntakeReport] = []
     errors: list[BaseException] = []
 
     def drain() -> None:
         try:
-            reports.append(classify_backlog(make, classifier=classifier, batch_size=3))
+            reports.append(classify_backlog(make, settings=settings, classifier=classifier, batch_size=3))
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 

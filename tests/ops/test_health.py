@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings
-from threatwatch.ops.readiness import loaded_classifier
+from threatwatch.registry import live_classifier
 from threatwatch.review.intake import classify_pending
 from threatwatch.web import create_app
 
@@ -69,7 +69,7 @@ def test_metrics_show_posts_queue_and_classification_latency(session: Session, s
     )
     client = TestClient(create_app(settings), client=("127.0.0.1", 50000))  # a local Prometheus
     before = _samples(client.get("/metrics").text)
-    report = classify_pending(session, classifier=loaded_classifier(settings), now=now)
+    report = classify_pending(session, settings=settings, classifier=live_classifier(settings), now=now)
     session.commit()
     assert report.classified == 4  # rows.post classified "old" with another model version
 

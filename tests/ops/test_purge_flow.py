@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pipelines.deployments import build_deployments
-from pipelines.purge import purge_flow
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings
 from threatwatch.db.models import DailyCount, Post
+from threatwatch.flows.purge import purge_flow
 
 from . import rows
 

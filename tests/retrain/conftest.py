@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from threatwatch.classify.data import Example, load_labelled_data
-from threatwatch.classify.registry import set_current_model
 from threatwatch.classify.train import train_fast_model
 from threatwatch.config import Settings
+from threatwatch.registry.pointer import set_current_model
 
 from ..conftest import MODEL_CACHE, REPO_ROOT
 

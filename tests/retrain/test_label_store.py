@@ -16,8 +16,9 @@ from threatwatch.ops.retention import redact_posts
 from threatwatch.retrain.dataset import ADDED_FILE, assemble
 from threatwatch.retrain.labels import all_records, group_items
 from threatwatch.retrain.quality import agreement
-from threatwatch.retrain.replay import replay_decisions
 from threatwatch.retrain.trigger import new_labels_since_last_run, retrain_due
+
+from ..replay import replay_decisions
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

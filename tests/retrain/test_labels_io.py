@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from threatwatch.db.models import ExternalLabel
 from threatwatch.retrain.io import LabelImportError, export_labels, import_labels, read_label_file
 from threatwatch.retrain.labels import all_records
-from threatwatch.retrain.replay import replay_decisions
+
+from ..replay import replay_decisions
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 

@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from threatwatch.classify.fast import CONFIG_FILE
-from threatwatch.classify.registry import CURRENT_FILE, set_current_model
-from threatwatch.db.models import Classification, ModelVersion, Post, ReviewItem
+from threatwatch.db.models import AuditEvent, Classification, ModelVersion, Post, ReviewItem
+from threatwatch.registry import CURRENT_FILE
+from threatwatch.registry.live import LiveModel
+from threatwatch.registry.pointer import set_current_model
+from threatwatch.registry.versions import RegistryError, history, promote, rollback, sync_with_current
 from threatwatch.retrain.active import UNCERTAIN_PRIORITY, fill_uncertain
-from threatwatch.retrain.live import LiveModel
-from threatwatch.retrain.replay import replay_decisions
-from threatwatch.retrain.versions import RegistryError, history, promote, rollback, sync_with_current
+
+from ..replay import replay_decisions
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -35,19 +37,30 @@ def _clone(model_dir: Path, name: str) -> str:
 def test_promote_rollback_history(session: Session, model_dir: Path) -> None:
     shipped = (model_dir / CURRENT_FILE).read_text().strip()
     second, third = _clone(model_dir, "fast-b"), _clone(model_dir, "fast-c")
-    promote(session, model_dir=model_dir, name=second, reason="better", now=NOW)
-    promote(session, model_dir=model_dir, name=third, reason="better still", now=NOW + timedelta(hours=1))
+    promote(session, actor="anna", model_dir=model_dir, name=second, reason="better", now=NOW)
+    promote(
+        session,
+        actor="anna",
+        model_dir=model_dir,
+        name=third,
+        reason="better still",
+        now=NOW + timedelta(hours=1),
+    )
     session.commit()
     assert (model_dir / CURRENT_FILE).read_text().strip() == third
     statuses = {v.name: v.status for v in history(session)}
     assert statuses == {shipped: "retired", second: "retired", third: "live"}
 
     assert (
-        rollback(session, model_dir=model_dir, reason="false flags", now=NOW + timedelta(hours=2)).name
+        rollback(
+            session, actor="anna", model_dir=model_dir, reason="false flags", now=NOW + timedelta(hours=2)
+        ).name
         == second
     )
     assert (
-        rollback(session, model_dir=model_dir, reason="still bad", now=NOW + timedelta(hours=3)).name
+        rollback(
+            session, actor="anna", model_dir=model_dir, reason="still bad", now=NOW + timedelta(hours=3)
+        ).name
         == shipped
     )
     session.commit()
@@ -56,10 +69,23 @@ def test_promote_rollback_history(session: Session, model_dir: Path) -> None:
     assert rows[third] == ("rejected", "rolled back: false flags")
     assert rows[second] == ("rejected", "rolled back: still bad")
     assert rows[shipped][0] == "live"
+    audited = session.execute(
+        select(AuditEvent.action, AuditEvent.object_id)
+        .where(AuditEvent.object_type == "model")
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [tuple(a) for a in audited] == [
+        ("model.promote", second),
+        ("model.promote", third),
+        ("model.promote", second),
+        ("model.rollback", second),
+        ("model.promote", shipped),
+        ("model.rollback", shipped),
+    ]
     with pytest.raises(RegistryError, match="no earlier live model"):
-        rollback(session, model_dir=model_dir, reason="again", now=NOW + timedelta(hours=4))
+        rollback(session, actor="anna", model_dir=model_dir, reason="again", now=NOW + timedelta(hours=4))
     with pytest.raises(RegistryError, match="not found"):
-        promote(session, model_dir=model_dir, name="fast-missing", reason="x", now=NOW)
+        promote(session, actor="anna", model_dir=model_dir, name="fast-missing", reason="x", now=NOW)
     assert (model_dir / CURRENT_FILE).read_text().strip() == shipped
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from threatwatch import accounts, alerts
+from threatwatch import accounts, events
+from threatwatch.config import Settings
 from threatwatch.db.models import Classification, Mention, Official, Post, ReviewItem, Source, User
 from threatwatch.domain import LABELS, Role
 from threatwatch.review.priority import priority
@@ -123,14 +124,14 @@ def bob(session: Session) -> User:
 
 @pytest.fixture
 def published_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Domain events as the alerts module receives them (the outbox seam), recorded in order."""
+    """Domain events as subscribers receive them, recorded in order (in place of the real ones)."""
     seen: list[Any] = []
 
-    def record(*, session: Session, event: Any) -> None:
+    def record(*, session: Session, event: Any, settings: Settings) -> None:
         assert session.in_transaction()
         seen.append(event)
 
-    monkeypatch.setattr(alerts, "enqueue_alerts", record)
+    monkeypatch.setattr(events, "_subscribers", [record])
     yield seen
 
 

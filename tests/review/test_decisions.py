@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from threatwatch import events
+from threatwatch.config import Settings
 from threatwatch.db.models import AuditEvent, Decision, Escalation, User
 from threatwatch.domain import Label, Urgency
 from threatwatch.review import (
@@ -140,7 +141,12 @@ def test_bulk_dismiss_skips_items_held_by_others_or_decided(
 
 
 def test_escalate_publishes_event_in_the_same_transaction(
-    session: Session, make_item: MakeItem, ann: User, bob: User, published_events: list[Any]
+    session: Session,
+    make_item: MakeItem,
+    ann: User,
+    bob: User,
+    published_events: list[Any],
+    settings: Settings,
 ) -> None:
     mayor, alderman = (
         make_official(session, "Anna de Vries"),
@@ -148,12 +154,18 @@ def test_escalate_publishes_event_in_the_same_transaction(
     )
     item = make_item(officials=(alderman, mayor))
     with pytest.raises(DecisionError, match="decide the item"):
-        escalate_item(session, item_id=item.id, user=ann, urgency="high", now=NOW)
+        escalate_item(session, settings=settings, item_id=item.id, user=ann, urgency="high", now=NOW)
     decide_item(session, item_id=item.id, user=ann, label="doxxing", now=NOW)
     with pytest.raises(DecisionError, match="unknown urgency"):
-        escalate_item(session, item_id=item.id, user=ann, urgency="urgent", now=NOW)
+        escalate_item(session, settings=settings, item_id=item.id, user=ann, urgency="urgent", now=NOW)
     escalation = escalate_item(
-        session, item_id=item.id, user=bob, urgency=Urgency.CRITICAL, note="adres gepubliceerd", now=later(1)
+        session,
+        settings=settings,
+        item_id=item.id,
+        user=bob,
+        urgency=Urgency.CRITICAL,
+        note="adres gepubliceerd",
+        now=later(1),
     )
     assert (escalation.urgency, escalation.user_id, escalation.note, escalation.created_at) == (
         "critical",
@@ -182,33 +194,33 @@ def test_escalate_publishes_event_in_the_same_transaction(
 
 
 def test_escalation_rolls_back_with_its_transaction(
-    session: Session, make_item: MakeItem, ann: User, published_events: list[Any]
+    session: Session, make_item: MakeItem, ann: User, published_events: list[Any], settings: Settings
 ) -> None:
     item = make_item()
     session.commit()
     decide_item(session, item_id=item.id, user=ann, label="threat", now=NOW)
-    escalate_item(session, item_id=item.id, user=ann, urgency="low", now=NOW)
+    escalate_item(session, settings=settings, item_id=item.id, user=ann, urgency="low", now=NOW)
     session.rollback()
     assert session.scalars(select(Escalation)).all() == []
     assert session.scalars(select(Decision)).all() == []
 
 
 def test_dismissed_item_cannot_be_escalated(
-    session: Session, make_item: MakeItem, ann: User, bob: User
+    session: Session, make_item: MakeItem, ann: User, bob: User, settings: Settings
 ) -> None:
     item, held = make_item(), make_item()
     decide_item(session, item_id=item.id, user=ann, label="none", now=NOW)
     with pytest.raises(DecisionError, match="dismissed as none"):
-        escalate_item(session, item_id=item.id, user=ann, urgency="low", now=NOW)
+        escalate_item(session, settings=settings, item_id=item.id, user=ann, urgency="low", now=NOW)
     claim_item(session, item_id=held.id, user=ann, now=NOW)
     with pytest.raises(ClaimConflict):
-        escalate_item(session, item_id=held.id, user=bob, urgency="low", now=NOW)
+        escalate_item(session, settings=settings, item_id=held.id, user=bob, urgency="low", now=NOW)
     with pytest.raises(ItemNotFound):
-        escalate_item(session, item_id=held.id + 100, user=bob, urgency="low", now=NOW)
+        escalate_item(session, settings=settings, item_id=held.id + 100, user=bob, urgency="low", now=NOW)
 
 
 def test_only_an_escalated_item_can_be_closed_and_closing_is_audited(
-    session: Session, make_item: MakeItem, ann: User, bob: User
+    session: Session, make_item: MakeItem, ann: User, bob: User, settings: Settings
 ) -> None:
     from threatwatch.review.decisions import close_item
 
@@ -216,7 +228,7 @@ def test_only_an_escalated_item_can_be_closed_and_closing_is_audited(
     with pytest.raises(DecisionError, match=r"only an escalated item can be closed; item \d+ is open"):
         close_item(session, item_id=item.id, user=bob, now=NOW)
     decide_item(session, item_id=item.id, user=ann, label="threat", now=NOW)
-    escalate_item(session, item_id=item.id, user=ann, urgency="high", now=NOW)
+    escalate_item(session, settings=settings, item_id=item.id, user=ann, urgency="high", now=NOW)
     assert [e.id for e in list_queue(session, status="escalated")] == [item.id]
 
     close_item(session, item_id=item.id, user=bob, note="  burgemeester gebeld ", now=later(60))

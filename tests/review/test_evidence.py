@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threatwatch.config import Settings
 from threatwatch.db.models import AuditEvent, User
 from threatwatch.review import (
     DecisionError,
@@ -36,7 +37,7 @@ class _Tags(HTMLParser):
 
 
 def test_item_pack_holds_the_record_and_is_audited(
-    session: Session, make_item: MakeItem, ann: User, published_events: list[object]
+    session: Session, make_item: MakeItem, ann: User, published_events: list[object], settings: Settings
 ) -> None:
     mayor = make_official(session, "Anna de Vries")
     item = make_item(
@@ -47,7 +48,7 @@ def test_item_pack_holds_the_record_and_is_audited(
         explanation=[{"start": SPAN, "end": SPAN + 13, "text": "waar je woont", "weight": 0.5}],
     )
     decide_item(session, item_id=item.id, user=ann, label="threat", note="<b>ernstig</b>", now=NOW)
-    escalate_item(session, item_id=item.id, user=ann, urgency="high", now=later(1))
+    escalate_item(session, settings=settings, item_id=item.id, user=ann, urgency="high", now=later(1))
     pack = build_evidence_pack(session, actor=ann, item_ids=[item.id], now=later(2))
 
     record = json.loads(pack.json_bytes())

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threatwatch import events
-from threatwatch.classify.registry import load_classifier
 from threatwatch.config import Settings
 from threatwatch.db.models import Mention, Post, ReviewItem
+from threatwatch.registry import load_classifier
 from threatwatch.review import classify_pending
 from threatwatch.review.priority import SURGE_STEP, base_priority
 
@@ -39,7 +39,7 @@ def test_intake_publishes_post_flagged_and_applies_the_surge(
     session.flush()
 
     classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
-    report = classify_pending(session, classifier=classifier, now=NOW)
+    report = classify_pending(session, settings=settings, classifier=classifier, now=NOW)
     items = session.scalars(select(ReviewItem).order_by(ReviewItem.id)).all()
     assert report.queued == len(items) == len(THREATS)
 
@@ -60,7 +60,7 @@ def test_intake_publishes_post_flagged_and_applies_the_surge(
         expected = base_priority(item.classification.label, item.classification.scores) + SURGE_STEP * 2
         assert abs(item.priority - expected) < 1e-3
     # Running again queues nothing and publishes nothing.
-    assert classify_pending(session, classifier=classifier, now=NOW).queued == 0
+    assert classify_pending(session, settings=settings, classifier=classifier, now=NOW).queued == 0
     assert len(published_events) == len(THREATS)
 
 
@@ -79,7 +79,7 @@ def test_intake_skips_posts_erased_by_retention(session: Session, settings: Sett
     session.flush()
 
     classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
-    report = classify_pending(session, classifier=classifier, now=NOW)
+    report = classify_pending(session, settings=settings, classifier=classifier, now=NOW)
     assert report.classified == 1
     assert session.scalars(select(Classification.post_id)).all() == [kept.id]
 
@@ -100,7 +100,7 @@ def test_intake_without_explanations_leaves_them_to_explain_pending(
     session.add_all(posts)
     session.flush()
     classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
-    report = classify_pending(session, classifier=classifier, now=NOW, explain=False)
+    report = classify_pending(session, settings=settings, classifier=classifier, now=NOW, explain=False)
     assert report.queued == len(THREATS)
     by_post = {c.post_id: c for c in session.scalars(select(Classification))}
     assert [by_post[p.id].explanation for p in posts] == [None, None, None, []]  # the calm one: nothing to do
@@ -185,7 +185,12 @@ def test_backlog_is_queued_batch_by_batch_in_committed_transactions(
     session.commit()
     classifier = load_classifier(settings.model_dir, cache_dir=settings.cache_dir)
 
-    assert classify_pending(session, classifier=classifier, now=NOW, batch_size=2, limit=2).classified == 2
+    assert (
+        classify_pending(
+            session, settings=settings, classifier=classifier, now=NOW, batch_size=2, limit=2
+        ).classified
+        == 2
+    )
     session.rollback()
 
     sessions = session_factory(engine_for(database_url))
@@ -206,10 +211,10 @@ def test_backlog_is_queued_batch_by_batch_in_committed_transactions(
             return classifier.predict(batch, explain=explain)
 
     with pytest.raises(RuntimeError):
-        classify_backlog(sessions, classifier=Flaky(), batch_size=2)  # type: ignore[arg-type]
+        classify_backlog(sessions, settings=settings, classifier=Flaky(), batch_size=2)  # type: ignore[arg-type]
     assert session.scalar(select(func.count()).select_from(Classification)) == 4  # two batches kept
     assert len(commits) == 2
     commits.clear()
-    report = classify_backlog(sessions, classifier=classifier, batch_size=2)
+    report = classify_backlog(sessions, settings=settings, classifier=classifier, batch_size=2)
     assert report.classified == 2 and len(commits) == 2  # the last batch, then the check that none is left
     assert session.scalar(select(func.count()).select_from(ReviewItem)) == len(THREATS)

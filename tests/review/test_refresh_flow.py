@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pipelines.deployments import build_deployments
-from pipelines.review import refresh_priorities_flow
 from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings
+from threatwatch.flows.review import refresh_priorities_flow
 
 from .conftest import add_item, make_official, make_source
 

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threatwatch.accounts.access import ROLE_PERMISSIONS, Permission
 from threatwatch.db.models import AuditEvent, ReviewItem, User
 from threatwatch.domain import Role
-from threatwatch.web.access import ROLE_PERMISSIONS, Permission
 from threatwatch.web.deps import allow_anonymous, current_user
 
 from ..conftest import SHIPPED_MODELS

@@ -1,7 +1,7 @@
 """Subscriptions and alerts (issue 6): who is told what, through which channel, exactly once.
 
 Events (``threatwatch.events``) call ``enqueue_alerts`` in their own transaction (the outbox); the
-dispatcher (``alerts.dispatch``, run by ``pipelines/dispatch.py``) delivers what is due.
+dispatcher (``alerts.dispatch``, run by ``src/threatwatch/flows/dispatch.py``) delivers what is due.
 """
 
 from threatwatch.alerts.outbox import enqueue_alerts

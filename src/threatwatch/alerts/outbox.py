@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from threatwatch.alerts.schedule import release_time
 from threatwatch.alerts.subscriptions import matched_officials, severity_of
-from threatwatch.config import Settings, get_settings
+from threatwatch.config import Settings
 from threatwatch.db.models import Alert, AlertItem, Official, Subscription, User
 from threatwatch.domain import SEVERITY, Label, Urgency
 from threatwatch.events import Event, ItemEscalated, PostFlagged
@@ -40,9 +40,9 @@ def is_urgent(*, label: str, urgency: str | None) -> bool:
     return label == Label.THREAT.value or (urgency or "").lower() in URGENT_ESCALATIONS
 
 
-def enqueue_alerts(*, session: Session, event: Event, settings: Settings | None = None) -> int:
-    """Record the alerts ``event`` causes; returns how many subscriptions it reached. Caller commits."""
-    settings = settings or get_settings()
+def enqueue_alerts(*, session: Session, event: Event, settings: Settings) -> int:
+    """Record the alerts ``event`` causes, in ``settings``' time zone and coalescing window; returns
+    how many subscriptions it reached. Caller commits."""
     if isinstance(event, PostFlagged):
         trigger, urgency, severity = "flagged", None, severity_of(event.label, event.score)
     elif isinstance(event, ItemEscalated):

@@ -1,6 +1,6 @@
-"""Classification: the model contract, the models behind it, training and evaluation."""
+"""Classification: the model contract, the models behind it, training and evaluation. Which model is
+live, and loading it, is the registry's (``threatwatch.registry``)."""
 
 from threatwatch.classify.base import ClassificationResult, Classifier, Span
-from threatwatch.classify.registry import ModelNotFoundError, load_classifier
 
-__all__ = ["ClassificationResult", "Classifier", "ModelNotFoundError", "Span", "load_classifier"]
+__all__ = ["ClassificationResult", "Classifier", "Span"]

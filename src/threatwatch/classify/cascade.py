@@ -38,8 +38,8 @@ class CascadeConfig:
     settle_none_threshold: float
     thresholds: dict[str, float] = field(default_factory=dict)
     labels: tuple[str, ...] = tuple(label.value for label in LABELS)
-    # Per-channel dynamic int8, feed-forward outputs kept in fp32 (see transformer.py): ~1.7x faster,
-    # same label as fp32 on ~98% of test messages. The model card reports the quantised model.
+    # Per-channel dynamic int8, feed-forward outputs kept in fp32 (see transformer_model.py): faster,
+    # nearly always the same label as fp32 (speed: README). The model card reports the quantised model.
     int8: bool = True
     # The transformer's exit gate (see early_exit.py) settles an escalated message when the flagged
     # share of its probabilities after the first layers is below this; None: every escalated message

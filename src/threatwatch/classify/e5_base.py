@@ -99,7 +99,7 @@ def _no_init_weights() -> AbstractContextManager[Any]:
 
 
 def _new_bert(config: BertConfig) -> BertModel:
-    """An uninitialised BertModel: random init of 96M embedding weights costs ~2 s for nothing."""
+    """An uninitialised BertModel: random init of 96M embedding weights costs seconds for nothing."""
     with _no_init_weights():
         return BertModel(config, add_pooling_layer=False)
 

@@ -3,9 +3,9 @@
 wheel, so nothing is downloaded).
 
 Opt-in through ``FastTrainingArguments.sentence_embedding_weight``: the 512-dim vectors join the n-gram
-TF-IDF features of the linear model. They cost about 1 ms per message on 2 cores (≈ 950 messages/s in
-batches), three times the n-gram stage, which is why the live model does not use them unless they pay
-for themselves in what the cascade settles (`benchmarks/settle_ceiling.py` measures that).
+TF-IDF features of the linear model. They cost several times the n-gram stage per message (README),
+which is why the live model does not use them unless they pay for themselves in what the cascade
+settles (`benchmarks/settle_ceiling.py` measures that).
 """
 
 from __future__ import annotations

@@ -320,3 +320,37 @@ negatives (older models: a recall target and a hard-negative cap); the settle th
 threshold are the most permissive whose flagged-recall cost on dev stays within the stated budgets
 (`settle_none_threshold`, `exit_settle_below` below). The words that drove a flagged label: the fast
 stage proposes three spans by occlusion, the transformer weighs them."""
+
+
+STAGES = ("cascade", "fast")
+
+
+def train_model(
+    *,
+    stage: str,
+    data_dir: Path,
+    model_dir: Path,
+    cache_dir: Path,
+    seed: int = 13,
+    fast_args: FastTrainingArguments | None = None,
+    transformer_args: Any = None,
+    progress: Progress | None = None,
+) -> TrainReport:
+    """Train ``stage``: "cascade" (both stages) or "fast" (the fast stage alone), with ``seed`` unless
+    the arguments say otherwise. The one place that choice is made (``threatwatch train`` and the
+    retraining flow)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
+    fast_args = fast_args or FastTrainingArguments(seed=seed)
+    if stage == "fast":
+        return train_fast_model(data_dir=data_dir, model_dir=model_dir, args=fast_args, progress=progress)
+    from threatwatch.classify.transformer import TransformerTrainingArguments
+
+    return train_cascade_model(
+        data_dir=data_dir,
+        model_dir=model_dir,
+        cache_dir=cache_dir,
+        fast_args=fast_args,
+        transformer_args=transformer_args or TransformerTrainingArguments(seed=seed),
+        progress=progress,
+    )

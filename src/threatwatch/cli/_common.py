@@ -35,6 +35,9 @@ def _main(
 ) -> None:
     from threatwatch.config import get_settings
     from threatwatch.ops.logs import configure_logging
+    from threatwatch.wiring import connect_subscribers
+
+    connect_subscribers()
 
     # THREATWATCH_LOG_FORMAT=json: one JSON object per line, for log shippers (set in one place).
     try:

@@ -47,9 +47,10 @@ def classify(
 ) -> None:
     """Classify messages with the live model; flagged ones come with the words that drove the decision.
     A --file is read and classified in batches of 256 rows, with a progress bar on stderr."""
-    from threatwatch.classify import ClassificationResult, ModelNotFoundError, load_classifier
+    from threatwatch.classify import ClassificationResult
     from threatwatch.classify.inputs import InputError, RowReader
     from threatwatch.classify.user_data import classify_file
+    from threatwatch.registry import ModelNotFoundError, load_classifier
 
     if file is not None and texts:
         raise fail("give texts or --file, not both", 2)
@@ -137,9 +138,9 @@ def train(
 
     from threatwatch.classify.evaluate import format_evaluation
     from threatwatch.classify.fast import FastTrainingArguments
-    from threatwatch.classify.train import train_cascade_model, train_fast_model
+    from threatwatch.classify.train import STAGES, train_model
 
-    if stage not in ("cascade", "fast"):
+    if stage not in STAGES:
         raise fail(f"unknown stage {stage!r}: use 'cascade' or 'fast'", 2)
     fast_args = FastTrainingArguments(seed=seed, sentence_embedding_weight=sentence_embeddings)
     settings = get_settings()
@@ -152,24 +153,15 @@ def train(
                 tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done, total=total)
 
-        if stage == "fast":
-            report = train_fast_model(
-                data_dir=settings.labelled_data_dir,
-                model_dir=settings.model_dir,
-                args=fast_args,
-                progress=progress,
-            )
-        else:
-            from threatwatch.classify.transformer import TransformerTrainingArguments
-
-            report = train_cascade_model(
-                data_dir=settings.labelled_data_dir,
-                model_dir=settings.model_dir,
-                cache_dir=settings.cache_dir,
-                fast_args=fast_args,
-                transformer_args=TransformerTrainingArguments(seed=seed),
-                progress=progress,
-            )
+        report = train_model(
+            stage=stage,
+            data_dir=settings.labelled_data_dir,
+            model_dir=settings.model_dir,
+            cache_dir=settings.cache_dir,
+            seed=seed,
+            fast_args=fast_args,
+            progress=progress,
+        )
     console.print(f"model {report.version} written to {report.path} in {report.seconds:.0f} s")
     console.print("[bold]test split[/]")
     console.print(format_evaluation(report.card.test), highlight=False)
@@ -246,8 +238,8 @@ def evaluate(
     from threatwatch.classify.card import read_description, write_model_card
     from threatwatch.classify.data import load_labelled_data
     from threatwatch.classify.evaluate import format_evaluation
-    from threatwatch.classify.registry import ModelNotFoundError, current_model_path, load_model
     from threatwatch.classify.suites import format_functional, format_stream
+    from threatwatch.registry import ModelNotFoundError, current_model_path, load_model
 
     settings = get_settings()
     try:
@@ -283,10 +275,10 @@ def _evaluate_file(
     prevalence: float | None,
     out: Path | None,
 ) -> None:
-    from threatwatch.classify import ModelNotFoundError, load_classifier
     from threatwatch.classify.inputs import InputError, RowReader
     from threatwatch.classify.prevalence import STREAM_FLAGGED_SHARE
     from threatwatch.classify.user_data import evaluate_file, format_file_evaluation, parse_label_map
+    from threatwatch.registry import ModelNotFoundError, load_classifier
 
     try:
         mapping = parse_label_map(label_map)

@@ -32,7 +32,7 @@ def retrain(
     ] = None,
 ) -> None:
     """Train a challenger on labelled_data/ plus analysts' labels; promote it only if it is not worse."""
-    from pipelines.retrain import retrain_flow
+    from threatwatch.flows.retrain import retrain_flow
 
     if stage is not None and stage not in ("cascade", "fast"):
         raise fail(f"unknown stage {stage!r}: use 'cascade' or 'fast'", 2)
@@ -103,7 +103,7 @@ def labels_conflicts(
     """Labels to adjudicate: analysts who disagree, labels that contradict labelled_data, and (with
     --model) labels the live model confidently puts elsewhere. Also prints inter-analyst agreement."""
     from threatwatch.classify.data import load_labelled_data
-    from threatwatch.classify.registry import ModelNotFoundError, load_classifier
+    from threatwatch.registry import ModelNotFoundError, load_classifier
     from threatwatch.retrain.labels import all_records, group_items
     from threatwatch.retrain.quality import agreement, contradictions, disagreements, model_disagreements
 
@@ -134,7 +134,7 @@ def labels_conflicts(
 def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every model version the registry knows, newest first, with status and reason."""
     from threatwatch.db.types import utcnow
-    from threatwatch.retrain.versions import history, sync_with_current
+    from threatwatch.registry.versions import history, sync_with_current
 
     settings = get_settings()
     with open_session(settings) as session, session.begin():
@@ -179,18 +179,23 @@ def models_promote(
 
 
 def promote_by_hand(name: str, *, reason: str) -> None:
-    """The one way a person makes a model live (`models promote`, `train --promote`): a registry row
-    and an audit record, then the ``CURRENT`` swap."""
-    from threatwatch.audit import record
+    """A person makes a model live (`models promote`, `train --promote`) through the registry's one
+    promotion path: a registry row and an audit record, then the ``CURRENT`` swap."""
     from threatwatch.db.types import utcnow
-    from threatwatch.retrain.versions import RegistryError, promote
+    from threatwatch.registry import RegistryError, promote
 
     settings = get_settings()
     with open_session(settings) as session:
         try:
             with session.begin():
-                promote(session, model_dir=settings.model_dir, name=name, reason=reason, now=utcnow())
-                record(session, actor=_actor(), action="model.promote", object_type="model", object_id=name)
+                promote(
+                    session,
+                    model_dir=settings.model_dir,
+                    name=name,
+                    reason=reason,
+                    actor=_actor(),
+                    now=utcnow(),
+                )
         except RegistryError as exc:
             raise fail(str(exc)) from None
 
@@ -200,22 +205,15 @@ def models_rollback(
     reason: Annotated[str, typer.Option(help="Why, for the history.")] = "rolled back by hand",
 ) -> None:
     """Put back the model that was live before the current one; the current one is marked rejected."""
-    from threatwatch.audit import record
     from threatwatch.db.types import utcnow
-    from threatwatch.retrain.versions import RegistryError, rollback
+    from threatwatch.registry import RegistryError, rollback
 
     settings = get_settings()
     with open_session(settings) as session:
         try:
             with session.begin():
-                restored = rollback(session, model_dir=settings.model_dir, reason=reason, now=utcnow())
-                record(
-                    session,
-                    actor=_actor(),
-                    action="model.rollback",
-                    object_type="model",
-                    object_id=restored.name,
-                    details={"reason": reason},
+                restored = rollback(
+                    session, model_dir=settings.model_dir, reason=reason, actor=_actor(), now=utcnow()
                 )
         except RegistryError as exc:
             raise fail(str(exc)) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -155,23 +157,19 @@ def deploy(
     ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Register with schedules paused.")] = False,
 ) -> None:
-    """Scale-out: register every scheduled flow on a work pool of the Prefect server at PREFECT_API_URL."""
-    from threatwatch.ops.cluster import ClusterError, deploy_all, pipelines_source_dir
+    """Scale-out: register every scheduled flow on a work pool of the Prefect server at PREFECT_API_URL.
 
+    The deployments are declared in ``pipelines/deployments.py``, which this runs as a child process
+    (the package never imports ``pipelines``)."""
     if not os.environ.get("PREFECT_API_URL"):
         raise fail(
             "set PREFECT_API_URL to the Prefect server (e.g. http://prefect:4200/api); see docs/scale-out.md"
         )
-    try:
-        names = deploy_all(
-            get_settings(),
-            api_url=None,
-            pool=pool,
-            source_dir=source_dir or pipelines_source_dir(),
-            paused=paused,
-        )
-    except ClusterError as exc:
-        raise fail(str(exc)) from exc
-    for name in names:
-        console.print(f"deployed {name} to pool {pool}", highlight=False)
+    command = [sys.executable, "-m", "pipelines.deployments", "register", "--pool", pool]
+    if source_dir is not None:
+        command += ["--source-dir", str(source_dir)]
+    if paused:
+        command.append("--paused")
+    if subprocess.run(command, check=False).returncode:
+        raise typer.Exit(1)
     console.print(f"start workers with: prefect worker start --pool {pool} --type process")

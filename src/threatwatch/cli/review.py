@@ -15,10 +15,10 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from threatwatch.accounts.access import Permission, can
 from threatwatch.cli._common import app, console, fail, open_session
 from threatwatch.config import get_settings
 from threatwatch.db.models import ReviewItem, User
-from threatwatch.web.access import Permission, can
 
 queue_app = typer.Typer(help="The review queue.")
 app.add_typer(queue_app, name="queue")
@@ -183,7 +183,9 @@ def queue_escalate(
     from threatwatch.review import escalate_item
 
     def act(session: Session, who: User, now: datetime) -> dict[str, Any]:
-        e = escalate_item(session, item_id=item_id, user=who, urgency=urgency, note=note, now=now)
+        e = escalate_item(
+            session, item_id=item_id, user=who, urgency=urgency, note=note, now=now, settings=get_settings()
+        )
         return {"escalation_id": e.id, "item_id": item_id, "urgency": e.urgency}
 
     _emit(_run(user, act, items=[item_id]))

@@ -158,7 +158,7 @@ def demo(
             "(admin; shown only now: note it, or add your own with `threatwatch users add`)",
             highlight=False,
         )
-    from pipelines.collect import collect_flow
+    from threatwatch.flows.collect import collect_flow
 
     print_collect_summary(collect_flow(force=True))
     explain_queued()

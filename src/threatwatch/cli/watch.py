@@ -16,9 +16,8 @@ from threatwatch.cli._common import app, console, err, fail, open_session
 from threatwatch.config import get_settings
 
 if TYPE_CHECKING:
-    from pipelines.collect import CollectSummary
-
     from threatwatch.collect.backfill import BackfillReport
+    from threatwatch.flows.collect import CollectSummary
 
 officials_app = typer.Typer(help="The watchlist of officials.")
 sources_app = typer.Typer(help="Sources to collect from.")
@@ -42,20 +41,26 @@ def officials_import(
     ] = None,
 ) -> None:
     """Import officials from a CSV or YAML file (all rows, or none when any row is bad)."""
+    from threatwatch.collect.searches import SyncReport, sync_searches
     from threatwatch.watchlist import WatchlistError, import_officials
 
     settings = get_settings()
     generate = settings.search_sources if searches is None else searches
     try:
         with open_session(settings) as session, session.begin():
-            report = import_officials(session, path=path, search_settings=settings if generate else None)
+            report = import_officials(session, path=path)
+            sync = (
+                sync_searches(session, officials=report.officials, settings=settings)
+                if generate
+                else SyncReport()
+            )
     except WatchlistError as exc:
         raise fail(str(exc)) from None
     except FileNotFoundError:
         raise fail(f"file not found: {path}") from None
     console.print(
         f"{report.created} official(s) added, {report.updated} updated; search sources: "
-        f"{report.sources_created} added, {report.sources_paused} paused"
+        f"{sync.created} added, {sync.paused} paused"
     )
 
 
@@ -76,8 +81,8 @@ def officials_list() -> None:
 @officials_app.command("remove")
 def officials_remove(official_id: int) -> None:
     """Remove an official; their search sources are paused and what they collected is kept."""
+    from threatwatch.collect.searches import remove_official
     from threatwatch.db.models import Official
-    from threatwatch.watchlist.searches import remove_official
 
     with open_session(get_settings()) as session, session.begin():
         official = session.get(Official, official_id)
@@ -225,9 +230,8 @@ def collect(
     ] = None,
 ) -> None:
     """Run one collection round (a Prefect flow run): fetch, store, classify, queue."""
-    from pipelines.collect import collect_flow
-
     from threatwatch.collect.sources import SourceError, parse_kind
+    from threatwatch.flows.collect import collect_flow
 
     try:
         kinds = [parse_kind(k).value for k in kind] if kind else None
@@ -302,7 +306,7 @@ def print_collect_summary(summary: CollectSummary) -> None:
 
 def explain_queued() -> None:
     """After a one-off round: the decisive words of what it flagged (``serve`` does this on a schedule)."""
-    from pipelines.explain import explain_flow
+    from threatwatch.flows.explain import explain_flow
 
     explained = explain_flow()
     if explained:

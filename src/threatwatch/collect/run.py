@@ -1,15 +1,13 @@
-"""One poll of one source, and one round over many, as plain functions the flow composes.
+"""The steps of a collection round as plain functions; ``threatwatch.flows.collect`` composes them.
 
-Fetching is the only network step: sources are fetched concurrently (a thread pool, bounded per host
-by ``HOST_LIMITER``) and each result is stored in its own transaction, so one bad source never costs
-the others their results.
+Fetching is the only network step (bounded per host by ``HOST_LIMITER``); each result is stored in its
+own transaction, so one bad source never costs the others their results.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +20,6 @@ from threatwatch.collect.parse import FeedError
 from threatwatch.collect.sources import (
     claim_sources,
     due_sources,
-    new_lease_owner,
     record_failure,
     record_success,
 )
@@ -101,16 +98,14 @@ def fetch_page(snapshot: SourceSnapshot, *, settings: Settings, url: str, condit
         )
 
 
-def fetch_source(
-    snapshot: SourceSnapshot, *, settings: Settings, raise_transient: bool = True
-) -> FetchOutcome:
-    """Fetch the newest page of one source. Transient failures raise ``FetchError`` (the caller may
-    retry) unless ``raise_transient`` is false; permanent ones come back as an outcome with the reason."""
+def fetch_source(snapshot: SourceSnapshot, *, settings: Settings) -> FetchOutcome:
+    """Fetch the newest page of one source. Transient failures raise ``FetchError`` (the flow's task
+    retries them); permanent ones come back as an outcome with the reason."""
     url = adapter_for(snapshot.kind, snapshot.url).poll_url(snapshot.url, cursor=snapshot.cursor)
     try:
         result = fetch_page(snapshot, settings=settings, url=url, conditional=True)
     except FetchError as exc:
-        if exc.transient and raise_transient:
+        if exc.transient:
             raise
         return FetchOutcome(source_id=snapshot.id, error=exc.reason, retry_after_s=exc.retry_after_s)
     return FetchOutcome(source_id=snapshot.id, result=result)
@@ -305,44 +300,4 @@ def store_health_outcomes(
             reports.append(
                 SourceRunReport(source_id=outcome.source_id, ok=False, error=f"{type(exc).__name__}: {exc}")
             )
-    return reports
-
-
-def collect_round(
-    sessions: sessionmaker[Session],
-    *,
-    settings: Settings,
-    force: bool = False,
-    kinds: Collection[str] | None = None,
-    on_report: Callable[[SourceRunReport], None] | None = None,
-) -> list[SourceRunReport]:
-    """Fetch every due source concurrently and store each result in its own transaction (no Prefect:
-    the benchmark and scripts call this; the flow composes the same steps as tasks)."""
-    owner = new_lease_owner()
-    snapshots = claim_due_sources(sessions, settings=settings, owner=owner, force=force, kinds=kinds)
-    reports: list[SourceRunReport] = []
-    health_only: list[FetchOutcome] = []  # 304s and errors: recorded together after the fetches
-    matcher: OfficialMatcher | None = None  # read once per round, and only if something is stored
-    with ThreadPoolExecutor(max_workers=max(1, settings.fetch_workers)) as pool:
-        futures = [pool.submit(fetch_source, s, settings=settings, raise_transient=False) for s in snapshots]
-        for snapshot, future in zip(snapshots, futures, strict=True):
-            try:
-                outcome = future.result()
-            except Exception as exc:  # a bug in one source's fetch must not stop the round
-                logger.exception("fetching source %s crashed", snapshot.id)
-                outcome = FetchOutcome(source_id=snapshot.id, error=f"{type(exc).__name__}: {exc}")
-            if not carries_content(outcome):
-                health_only.append(outcome)
-                continue
-            if matcher is None:
-                with sessions() as session:
-                    matcher = load_matcher(session)
-            report = store_outcome(sessions, outcome=outcome, settings=settings, owner=owner, matcher=matcher)
-            reports.append(report)
-            if on_report is not None:
-                on_report(report)
-    for report in store_health_outcomes(sessions, outcomes=health_only, settings=settings, owner=owner):
-        reports.append(report)
-        if on_report is not None:
-            on_report(report)
     return reports

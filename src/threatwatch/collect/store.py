@@ -187,7 +187,7 @@ _KNOWN, _SAME_SOURCE, _FIRST_POST = 0, 1, 2
 # orjson writes in C (psycopg dumps array parameters element by element in Python), and the first post
 # of each hash is one index probe per hash, written so that the planner cannot choose otherwise: given
 # ``content_hash = ANY(...)`` it estimated a sequential scan cheaper while the table is young (a few
-# thousand rows), 1.9 ms a source where the probes take 0.3 ms. Together: 1.0 ms instead of 2.0 ms a source.
+# thousand rows), several times the cost of the probes (`benchmarks/collect.py` measures the path).
 _LOOKUP_POSTGRES = text(
     """
     SELECT 0 AS kind, external_id AS key, CAST(NULL AS VARCHAR) AS author, CAST(NULL AS INTEGER) AS first

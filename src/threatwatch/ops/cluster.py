@@ -15,14 +15,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import httpx
 
-from threatwatch.config import Settings
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
 
 logger = logging.getLogger(__name__)
 
@@ -226,40 +228,45 @@ def run_deployment_and_wait(
     return str(flow_run.state.name)
 
 
-def pipelines_source_dir() -> Path:
-    """The directory that holds the ``pipelines`` package (the checkout, or the image's app dir)."""
-    import pipelines
+def flows_source_dir() -> Path:
+    """The directory that holds the ``threatwatch`` package (``src/`` of a checkout, or the image's
+    site-packages): workers load ``threatwatch/flows/<file>.py`` from there."""
+    import threatwatch
 
-    return Path(pipelines.__file__).resolve().parent.parent
+    return Path(threatwatch.__file__).resolve().parent.parent
 
 
 def _file_entrypoint(entrypoint: str) -> str:
-    """``pipelines/x.py:flow`` from either form Prefect records (a file path, or a dotted module)."""
+    """``threatwatch/flows/x.py:flow`` from either form Prefect records (a file path, or a dotted
+    module)."""
     if ":" in entrypoint:
         path, func = entrypoint.rsplit(":", 1)
-        return f"pipelines/{Path(path).name}:{func}"
+        return f"threatwatch/flows/{Path(path).name}:{func}"
     module, func = entrypoint.rsplit(".", 1)
     return f"{module.replace('.', '/')}.py:{func}"
 
 
 def deploy_all(
-    settings: Settings, *, api_url: str | None, pool: str, source_dir: Path, paused: bool = False
+    deployments: Sequence[RunnerDeployment],
+    *,
+    api_url: str | None,
+    pool: str,
+    source_dir: Path,
+    paused: bool = False,
 ) -> list[str]:
-    """Register every scheduled deployment (``pipelines.deployments``) on a work pool, from source.
-
-    Workers on any machine with the same code at ``source_dir`` (the same image) pick their runs up.
-    Returns the "flow/deployment" names.
+    """Register ``deployments`` (those ``pipelines/deployments.py`` declares) on a work pool, from
+    source. Workers on any machine with the same code at ``source_dir`` (the same image) pick their
+    runs up. Returns the "flow/deployment" names.
     """
     from datetime import timedelta
 
-    from pipelines.deployments import build_deployments
     from prefect import Flow
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     names: list[str] = []
     updates = {PREFECT_API_URL: api_url} if api_url else {}
     with temporary_settings(updates=updates):
-        for deployment in build_deployments(settings):
+        for deployment in deployments:
             if deployment.entrypoint is None:
                 raise ClusterError(f"deployment {deployment.name} has no entrypoint")
             entrypoint = _file_entrypoint(deployment.entrypoint)

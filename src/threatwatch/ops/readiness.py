@@ -7,39 +7,21 @@ orchestrator waits for before sending traffic, and what it watches to take a rep
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import text
 
-from threatwatch.classify.base import Classifier
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for
+from threatwatch.registry import live_classifier
 
 logger = logging.getLogger(__name__)
-
-_models: dict[tuple[Path, str | None, Path], Classifier] = {}
-_lock = threading.Lock()
 
 
 @dataclass
 class Readiness:
     ready: bool
     checks: dict[str, str] = field(default_factory=dict)
-
-
-def loaded_classifier(settings: Settings) -> Classifier:
-    """The live model, loaded once per process (a few seconds the first time)."""
-    from threatwatch.classify import load_classifier
-
-    key = (settings.model_dir, settings.model_name, settings.cache_dir)
-    with _lock:
-        if key not in _models:
-            _models[key] = load_classifier(
-                settings.model_dir, settings.model_name, cache_dir=settings.cache_dir
-            )
-        return _models[key]
 
 
 def check_readiness(settings: Settings) -> Readiness:
@@ -53,7 +35,7 @@ def check_readiness(settings: Settings) -> Readiness:
         logger.warning("readiness: database unreachable: %s", exc)
         checks["database"] = f"unreachable: {type(exc).__name__}"
     try:
-        checks["model"] = "ok" if loaded_classifier(settings).version else "no version"
+        checks["model"] = "ok" if live_classifier(settings).version else "no version"
     except Exception as exc:
         logger.warning("readiness: model not loaded: %s", exc)
         checks["model"] = f"not loaded: {type(exc).__name__}: {exc}"

@@ -1,4 +1,5 @@
-"""One retraining run, in steps the Prefect flow calls as tasks (and tests call directly).
+"""The steps of a retraining run as plain functions; ``threatwatch.flows.retrain`` composes them (the
+one orchestrator: schedules, the CLI, tests and ``benchmarks/retrain.py`` all run that flow).
 
 Crash safety: the challenger is trained into ``models/.staging-<id>/`` and renamed into ``models/`` only
 when it is complete; ``CURRENT`` is swapped (atomic replace) only after the promotion rule said yes. A
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,10 +18,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from threatwatch.classify.registry import current_model_path, load_model
-from threatwatch.classify.train import Progress, TrainReport
+from threatwatch.classify.train import Progress
 from threatwatch.config import Settings
-from threatwatch.retrain import versions
+from threatwatch.registry import load_model, versions
 from threatwatch.retrain.compare import (
     TEST,
     WINDOW,
@@ -34,11 +33,10 @@ from threatwatch.retrain.compare import (
 )
 from threatwatch.retrain.dataset import AssembledData, assemble
 from threatwatch.retrain.labels import all_records, group_items
-from threatwatch.retrain.quality import Agreement, model_disagreements
+from threatwatch.retrain.quality import model_disagreements
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("cascade", "fast")
 STAGING_PREFIX = ".staging-"
 
 
@@ -64,18 +62,6 @@ class Evaluated:
     markdown: str
 
 
-@dataclass(frozen=True)
-class RetrainResult:
-    name: str
-    champion: str
-    promoted: bool
-    reason: str
-    path: Path
-    markdown: str
-    counts: dict[str, int]
-    agreement: Agreement
-
-
 def prepare(session: Session, *, settings: Settings, work_dir: Path, now: datetime) -> AssembledData:
     """Register the live model if the registry has not seen it, then assemble the data."""
     versions.sync_with_current(session, model_dir=settings.model_dir, now=now)
@@ -99,30 +85,22 @@ def train_challenger(
     progress: Progress | None = None,
 ) -> Staged:
     """Train both stages (or the fast stage alone) into a fresh staging folder under ``model_dir``."""
-    from threatwatch.classify.fast import FastTrainingArguments
-    from threatwatch.classify.train import train_cascade_model, train_fast_model
+    from threatwatch.classify.train import STAGES, train_model
 
     if stage not in STAGES:
         raise RetrainError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
     staging = model_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     staging.mkdir(parents=True)
     try:
-        report: TrainReport
-        if stage == "fast":
-            report = train_fast_model(
-                data_dir=data_dir, model_dir=staging, args=FastTrainingArguments(seed=seed), progress=progress
-            )
-        else:
-            from threatwatch.classify.transformer import TransformerTrainingArguments
-
-            report = train_cascade_model(
-                data_dir=data_dir,
-                model_dir=staging,
-                cache_dir=cache_dir,
-                fast_args=FastTrainingArguments(seed=seed),
-                transformer_args=transformer_args or TransformerTrainingArguments(seed=seed),
-                progress=progress,
-            )
+        report = train_model(
+            stage=stage,
+            data_dir=data_dir,
+            model_dir=staging,
+            cache_dir=cache_dir,
+            seed=seed,
+            transformer_args=transformer_args,
+            progress=progress,
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -199,52 +177,14 @@ def conclude(
     )
     if verdict.promote:
         versions.promote(
-            session, model_dir=settings.model_dir, name=staged.name, reason=verdict.reason, now=now
+            session,
+            model_dir=settings.model_dir,
+            name=staged.name,
+            reason=verdict.reason,
+            actor=f"retraining ({trigger})",
+            now=now,
         )
     else:
         row.status = versions.REJECTED
     session.flush()
     return verdict.promote, verdict.reason, final
-
-
-def run_retraining(
-    session: Session,
-    *,
-    settings: Settings,
-    work_dir: Path,
-    now: datetime,
-    trigger: str = "manual",
-    stage: str | None = None,
-    transformer_args: Any = None,
-    progress: Progress | None = None,
-) -> RetrainResult:
-    """All steps in one call (the flow runs the same steps as tasks); the caller commits."""
-    started = time.monotonic()
-    champion_path = current_model_path(settings.model_dir)
-    data = prepare(session, settings=settings, work_dir=work_dir, now=now)
-    staged = train_challenger(
-        data_dir=data.directory,
-        model_dir=settings.model_dir,
-        cache_dir=settings.cache_dir,
-        stage=stage or settings.retrain_stage,
-        transformer_args=transformer_args,
-        progress=progress,
-    )
-    try:
-        evaluated = evaluate_challenger(staged, data=data, settings=settings, champion_path=champion_path)
-        promoted, reason, path = conclude(
-            session, staged, evaluated, settings=settings, trigger=trigger, now=now
-        )
-    finally:
-        shutil.rmtree(staged.staging, ignore_errors=True)
-    logger.info("retraining %s in %.0f s: %s", staged.name, time.monotonic() - started, reason)
-    return RetrainResult(
-        name=staged.name,
-        champion=champion_path.name,
-        promoted=promoted,
-        reason=reason,
-        path=path,
-        markdown=evaluated.markdown,
-        counts=data.counts(),
-        agreement=data.agreement,
-    )

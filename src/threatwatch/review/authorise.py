@@ -2,7 +2,7 @@
 things: a support account cannot claim or decide from the command line (its decisions would become
 training labels), nor export an item nobody escalated to it.
 
-The table itself is ``web.access`` (a plain module without web imports); routes check it through
+The table itself is ``accounts.access`` (a plain module without web imports); routes check it through
 ``deps.require`` before they run, the CLI through the functions here.
 """
 
@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from threatwatch.accounts.access import Permission, can, may_view_item
 from threatwatch.db.models import Escalation, Mention, Post, ReviewItem, User
 from threatwatch.review.errors import ItemNotFound, NotAllowedError
-from threatwatch.web.access import Permission, can, may_view_item
 
 
 def is_escalated(session: Session, item_id: int) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from threatwatch import audit, events
+from threatwatch.config import Settings
 from threatwatch.db.models import Classification, Decision, Escalation, Mention, ReviewItem, User
 from threatwatch.domain import Label, ReviewStatus, Urgency
 from threatwatch.review.claims import CLAIM_LEASE, _conflict
@@ -187,6 +188,7 @@ def escalate_item(
     urgency: Urgency | str,
     note: str | None = None,
     now: datetime,
+    settings: Settings,
 ) -> Escalation:
     """Mark a decided item for the support team of its officials and publish ``ItemEscalated`` in the
     same transaction (alerts read it). The item must carry a live decision other than ``none``; decide
@@ -243,6 +245,7 @@ def escalate_item(
             escalated_by=user.username,
             at=now,
         ),
+        settings=settings,
     )
     audit.record(
         session,

@@ -20,4 +20,4 @@ class DecisionError(ReviewError):
 
 
 class NotAllowedError(ReviewError):
-    """The account's role may not do this (the role table in ``web.access``), from any entry point."""
+    """The account's role may not do this (the role table in ``accounts.access``), from any entry point."""

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from threatwatch import events
 from threatwatch.classify.base import ClassificationResult, Classifier, Span
+from threatwatch.config import Settings
 from threatwatch.db.models import Classification, Post, RedactedPost, ReviewItem
 from threatwatch.db.types import utcnow
 from threatwatch.domain import Label, ReviewStatus
@@ -79,10 +80,24 @@ def _not_classified_meanwhile(session: Session, posts: Sequence[Post], *, versio
     return [p for p in posts if p.id not in done]
 
 
+def unclassified_by(version: str, languages: Collection[str]) -> tuple[ColumnElement[bool], ...]:
+    """What makes a post wait for ``version``: not classified by it, classifiable (an original in
+    ``languages`` or of unknown language), and not erased by retention (nothing left to read). Intake
+    and the batch flow that splits a backlog over workers select by the same conditions."""
+    from threatwatch.collect.language import classifiable_posts
+
+    return (
+        ~exists().where(Classification.post_id == Post.id, Classification.model_version == version),
+        classifiable_posts(languages),
+        ~exists().where(RedactedPost.post_id == Post.id),
+    )
+
+
 def classify_pending(
     session: Session,
     *,
     classifier: Classifier,
+    settings: Settings,
     now: datetime,
     batch_size: int = 256,
     languages: Collection[str] = ("nl",),
@@ -93,25 +108,18 @@ def classify_pending(
     """Classify, store and queue in batches; each batch is flushed, the caller commits.
 
     ``post_ids`` limits the work to those posts, so processes can share a backlog without overlap
-    (``pipelines/classify_batch.py``). Without ``explain``, flagged classifications are stored with
+    (``threatwatch.flows.classify_batch``). Without ``explain``, flagged classifications are stored with
     ``explanation=None`` for ``explain_pending``. ``limit`` stops after about that many posts (whole
     batches), so a caller can commit a large backlog in parts (``classify_backlog``).
 
     Only originals in ``languages`` (or of unknown language) are classified: linked duplicates and
     posts in other languages are stored but never queued (``collect.language.classifiable_posts``).
     """
-    from threatwatch.collect.language import classifiable_posts
-
     report = IntakeReport()
     surging: set[int] = set()
     version = classifier.version
     unclassified = (
-        select(Post)
-        .where(~exists().where(Classification.post_id == Post.id, Classification.model_version == version))
-        .where(classifiable_posts(languages))
-        .where(~exists().where(RedactedPost.post_id == Post.id))  # erased by retention: nothing left to read
-        .order_by(Post.id)
-        .limit(batch_size)
+        select(Post).where(*unclassified_by(version, languages)).order_by(Post.id).limit(batch_size)
     )
     if post_ids is not None:
         unclassified = unclassified.where(Post.id.in_(list(post_ids)))
@@ -167,6 +175,7 @@ def classify_pending(
                         score=float(result.scores[result.label.value]),
                         at=now,
                     ),
+                    settings=settings,
                 )
                 report.queued += 1
         session.flush()
@@ -180,6 +189,7 @@ def classify_backlog(
     sessions: sessionmaker[Session],
     *,
     classifier: Classifier,
+    settings: Settings,
     batch_size: int = 256,
     languages: Collection[str] = ("nl",),
     explain: bool = False,
@@ -193,6 +203,7 @@ def classify_backlog(
             report = classify_pending(
                 session,
                 classifier=classifier,
+                settings=settings,
                 now=utcnow(),
                 batch_size=batch_size,
                 languages=languages,

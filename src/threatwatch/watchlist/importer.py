@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threatwatch.config import Settings
 from threatwatch.db.models import Official
 
 
@@ -50,8 +49,7 @@ class OfficialRow(BaseModel):
 class ImportReport:
     created: int
     updated: int
-    sources_created: int = 0
-    sources_paused: int = 0
+    officials: list[Official] = field(default_factory=list)  # created or updated, in file order
 
 
 def _raw_rows(path: Path) -> list[dict[str, Any]]:
@@ -140,19 +138,15 @@ def read_watchlist(path: Path) -> list[OfficialRow]:
     return rows
 
 
-def import_officials(
-    session: Session, *, path: Path, search_settings: Settings | None = None
-) -> ImportReport:
+def import_officials(session: Session, *, path: Path) -> ImportReport:
     """Create or update officials by (name, organisation) in the caller's transaction.
 
-    With ``search_settings`` each imported official also gets their generated search sources
-    (``watchlist.searches``); without, none are made (the demo, which must not reach the internet).
+    Their generated search sources are the caller's next step (``collect.searches.sync_searches``),
+    left out where nothing may reach the internet (the demo).
     """
-    from threatwatch.watchlist.searches import sync_official_sources
-
     rows = read_watchlist(path)
     existing = {(o.name.casefold(), o.organisation.casefold()): o for o in session.scalars(select(Official))}
-    created = updated = sources_created = sources_paused = 0
+    created = updated = 0
     imported: list[Official] = []
     for row in rows:
         official = existing.get((row.name.casefold(), row.organisation.casefold()))
@@ -166,11 +160,4 @@ def import_officials(
             updated += 1
         imported.append(official)
     session.flush()
-    if search_settings is not None:
-        for official in imported:
-            sync = sync_official_sources(session, official=official, settings=search_settings)
-            sources_created += sync.created
-            sources_paused += sync.paused
-    return ImportReport(
-        created=created, updated=updated, sources_created=sources_created, sources_paused=sources_paused
-    )
+    return ImportReport(created=created, updated=updated, officials=imported)

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from threatwatch import audit
+from threatwatch.accounts.access import ROLE_PERMISSIONS, Permission, can, role_of
 from threatwatch.db.models import Official, ReviewItem, Source
 from threatwatch.review.claims import claim_item, claim_next, release_item
 from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, escalate_item, undo_decision
@@ -22,7 +23,6 @@ from threatwatch.review.detail import ItemDetail, OfficialRef, get_item, officia
 from threatwatch.review.errors import DecisionError, ItemNotFound
 from threatwatch.review.evidence import build_evidence_pack
 from threatwatch.review.queue import list_queue, queue_counts
-from threatwatch.web.access import ROLE_PERMISSIONS, Permission, can, role_of
 from threatwatch.web.common import (
     NowDep,
     ensure_item_visible,
@@ -173,12 +173,17 @@ def decide(
 
 @router.post("/items/{item_id}/escalate", status_code=status.HTTP_201_CREATED)
 def escalate(
-    session: SessionDep, user: AnalystUser, now: NowDep, item_id: DbId, body: EscalateIn
+    session: SessionDep,
+    user: AnalystUser,
+    now: NowDep,
+    settings: SettingsDep,
+    item_id: DbId,
+    body: EscalateIn,
 ) -> EscalationCreatedOut:
     if body.label is not None:
         decide_item(session, item_id=item_id, user=user, label=body.label, now=now)
     escalation = escalate_item(
-        session, item_id=item_id, user=user, urgency=body.urgency, note=body.note, now=now
+        session, item_id=item_id, user=user, urgency=body.urgency, note=body.note, now=now, settings=settings
     )
     return EscalationCreatedOut(
         id=escalation.id,

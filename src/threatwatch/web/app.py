@@ -42,6 +42,7 @@ from threatwatch.web.security import (
     secret_key,
     verify_csrf,
 )
+from threatwatch.wiring import connect_subscribers
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    connect_subscribers()
     app = FastAPI(
         title="threatwatch",
         version=__version__,

@@ -11,11 +11,11 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from threatwatch.accounts.access import Permission, can
 from threatwatch.db.models import Post, User
 from threatwatch.review import authorise
 from threatwatch.review.errors import DecisionError, NotAllowedError
 from threatwatch.review.evidence import EvidencePack, build_evidence_pack
-from threatwatch.web.access import Permission, can
 
 # The evidence document is ours (escaped, no script); it carries its own <style> for printing.
 EVIDENCE_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
@@ -125,3 +125,8 @@ def external_link(url: str | None) -> str | None:
         return None
     parts = urlsplit(url.strip())
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def home_path(role: str) -> str:
+    """Where a role lands after login: the queue for reviewers, escalations for support."""
+    return "/queue" if can(role, Permission.VIEW_QUEUE) else "/escalations"

@@ -8,7 +8,7 @@ For other routers (``web/subscriptions.py``, ``web/health.py``, ...) the names t
 - ``AnalystUser`` (review work), ``ReaderUser`` (official pages), ``EvidenceUser``, ``EscalationsUser``,
   ``SubscriberUser`` (alert subscriptions: support, admin), ``ModelAdminUser`` (promote/roll back
   models: admin), ``AdminUser`` (users): users holding that permission; or
-  ``Annotated[User, Depends(require(Permission.X))]`` with a permission from ``web.access``.
+  ``Annotated[User, Depends(require(Permission.X))]`` with a permission from ``accounts.access``.
 - ``Public``: put ``dependencies=[Public]`` on a route that must answer without login (health checks);
   the route-enumeration test refuses any other route that lets an anonymous user in.
 
@@ -29,10 +29,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from threatwatch import accounts
+from threatwatch.accounts.access import Permission, can
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.models import User
-from threatwatch.web.access import Permission, can
 from threatwatch.web.security import bearer_token
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from threatwatch.classify.fast import CONFIG_FILE
 from threatwatch.classify.plots import CONFUSION, PR_CURVES, RELIABILITY
-from threatwatch.classify.registry import CURRENT_FILE
+from threatwatch.registry import CURRENT_FILE
 
 METRICS_FILE = "metrics.json"
 COMPARISON_METRICS_FILE = "comparison.json"  # written by `retrain.compare` beside a challenger

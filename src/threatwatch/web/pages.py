@@ -33,7 +33,15 @@ from threatwatch.web.common import (
     safe_next,
     thread_context,
 )
-from threatwatch.web.deps import AnalystUser, CloserUser, EvidenceUser, ItemReader, QueueUser, SessionDep
+from threatwatch.web.deps import (
+    AnalystUser,
+    CloserUser,
+    EvidenceUser,
+    ItemReader,
+    QueueUser,
+    SessionDep,
+    SettingsDep,
+)
 from threatwatch.web.i18n import translator
 from threatwatch.web.queue_rows import queue_rows
 from threatwatch.web.rendering import flash, render
@@ -248,6 +256,7 @@ def escalate_action(
     session: SessionDep,
     user: AnalystUser,
     now: NowDep,
+    settings: SettingsDep,
     item_id: DbId,
     urgency: Annotated[str, Form()],
     label: Annotated[str | None, Form()] = None,
@@ -256,7 +265,15 @@ def escalate_action(
     """Escalation needs a decision; an undecided item is decided with ``label`` in the same transaction."""
     if label:
         decide_item(session, item_id=item_id, user=user, label=label, now=now)
-    escalate_item(session, item_id=item_id, user=user, urgency=urgency, note=_blank_to_none(note), now=now)
+    escalate_item(
+        session,
+        item_id=item_id,
+        user=user,
+        urgency=urgency,
+        note=_blank_to_none(note),
+        now=now,
+        settings=settings,
+    )
     flash(request, "ok", "item.escalated", id=item_id)
     return _see_other(f"/items/{item_id}")
 

@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 from threatwatch import accounts, audit
 from threatwatch.db.models import ApiToken, User
 from threatwatch.domain import Role
-from threatwatch.web.access import home_path
-from threatwatch.web.common import safe_next
+from threatwatch.web.common import home_path, safe_next
 from threatwatch.web.deps import (
     AccountUser,
     AdminUser,

@@ -11,12 +11,12 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 
 from threatwatch import audit
+from threatwatch.accounts.access import Permission, can
 from threatwatch.db.models import Official, Source
 from threatwatch.domain import ReviewStatus
 from threatwatch.review.detail import official_timeline
 from threatwatch.review.errors import ItemNotFound
 from threatwatch.review.queue import list_queue
-from threatwatch.web.access import Permission, can
 from threatwatch.web.charts import timeline_svg
 from threatwatch.web.common import NowDep, evidence_response, official_evidence, parse_day
 from threatwatch.web.deps import (

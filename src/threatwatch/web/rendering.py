@@ -21,8 +21,8 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
+from threatwatch.accounts.access import Permission, can
 from threatwatch.db.models import User
-from threatwatch.web.access import Permission, can
 from threatwatch.web.highlight import finalize, highlight
 from threatwatch.web.i18n import LANG_COOKIE, LANG_PARAM, LANGUAGES, Translator, translator
 from threatwatch.web.messages import MESSAGES

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from threatwatch import audit
+from threatwatch.accounts.access import Permission
 from threatwatch.alerts import SubscriptionError, SubscriptionSpec, create_subscription, remove_subscription
 from threatwatch.alerts.status import failing_channels, list_alerts, redact_target
 from threatwatch.alerts.subscriptions import (
@@ -29,7 +30,6 @@ from threatwatch.alerts.subscriptions import (
     subscriber_name,
 )
 from threatwatch.db.models import Official, Subscription
-from threatwatch.web.access import Permission
 from threatwatch.web.deps import SessionDep, SettingsDep, SubscriberUser
 from threatwatch.web.rendering import add_messages, add_nav_link, flash, render
 from threatwatch.web.schemas import DbId, db_id_or_none

@@ -19,16 +19,15 @@ from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner
 from prefect_dask.task_runners import DaskTaskRunner
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from threatwatch.classify.fast import CONFIG_FILE
-from threatwatch.classify.registry import current_model_path, load_classifier
-from threatwatch.collect.language import classifiable_posts
-from threatwatch.config import Settings, get_settings
+from threatwatch.config import Settings, flow_settings
 from threatwatch.db.engine import engine_for, session_factory
-from threatwatch.db.models import Classification, Post
+from threatwatch.db.models import Post
 from threatwatch.db.types import utcnow
-from threatwatch.review.intake import IntakeReport, classify_pending
+from threatwatch.registry import current_model_path, load_classifier
+from threatwatch.review.intake import IntakeReport, classify_pending, unclassified_by
 
 
 def live_model_version(settings: Settings) -> str:
@@ -41,18 +40,8 @@ def live_model_version(settings: Settings) -> str:
 @task(cache_policy=NO_CACHE, task_run_name="list-pending-posts")
 def pending_post_ids(settings: Settings, version: str) -> list[int]:
     with session_factory(engine_for(settings.database_url))() as session:
-        return list(
-            session.scalars(
-                select(Post.id)
-                .where(
-                    ~exists().where(
-                        Classification.post_id == Post.id, Classification.model_version == version
-                    )
-                )
-                .where(classifiable_posts(settings.classify_language_set))
-                .order_by(Post.id)
-            )
-        )
+        query = select(Post.id).where(*unclassified_by(version, settings.classify_language_set))
+        return list(session.scalars(query.order_by(Post.id)))
 
 
 @task(cache_policy=NO_CACHE, task_run_name="classify-posts-{post_ids[0]}-")
@@ -66,11 +55,12 @@ def classify_chunk(settings: Settings, post_ids: list[int], torch_threads: int) 
         return classify_pending(
             session,
             classifier=classifier,
+            settings=settings,
             now=utcnow(),
             batch_size=settings.classify_batch_size,
             languages=settings.classify_language_set,
             post_ids=post_ids,
-            explain=False,  # pipelines/explain.py follows, as after collection
+            explain=False,  # src/threatwatch/flows/explain.py follows, as after collection
         )
 
 
@@ -89,7 +79,7 @@ def classify_batch_flow(
 ) -> IntakeReport:
     """Classify and queue every pending post, ``chunk_size`` posts per task, tasks spread over processes."""
     logger = get_run_logger()
-    settings = Settings(**settings_overrides) if settings_overrides else get_settings()
+    settings = flow_settings(settings_overrides)
     ids = pending_post_ids(settings, live_model_version(settings))
     chunks = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
     futures = [classify_chunk.submit(settings, chunk, torch_threads) for chunk in chunks]

@@ -1,7 +1,8 @@
 """The model registry: ``ModelVersion`` rows are the history, ``models/CURRENT`` is what is served.
 
-Promotion and rollback change the rows and then swap ``CURRENT`` atomically (``set_current_model``); a
-running service notices the new pointer on its next batch (``retrain.live``).
+``promote`` is the one way a model becomes live (the retraining flow, ``models promote``, ``train
+--promote``): the rows, an audit record naming who, then the atomic ``CURRENT`` swap; a running
+service notices the new pointer on its next batch (``registry.live``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threatwatch import audit
 from threatwatch.classify.fast import CONFIG_FILE
-from threatwatch.classify.registry import (
+from threatwatch.db.models import ModelVersion
+from threatwatch.registry.pointer import (
     CURRENT_FILE,
     ModelNotFoundError,
     current_model_path,
+    current_name,
+    model_kind,
     set_current_model,
 )
-from threatwatch.db.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +35,6 @@ LIVE, REJECTED, RETIRED, CANDIDATE = "live", "rejected", "retired", "candidate"
 
 class RegistryError(ValueError):
     pass
-
-
-def current_name(model_dir: Path) -> str | None:
-    pointer = model_dir / CURRENT_FILE
-    return pointer.read_text().strip() if pointer.is_file() else None
-
-
-def model_kind(path: Path) -> str:
-    return str(json.loads((path / CONFIG_FILE).read_text()).get("kind", "unknown"))
 
 
 def get_version(session: Session, name: str) -> ModelVersion | None:
@@ -104,8 +99,11 @@ def record(
     return row
 
 
-def promote(session: Session, *, model_dir: Path, name: str, reason: str, now: datetime) -> ModelVersion:
-    """Make ``name`` live: the rows first (flushed), then the atomic ``CURRENT`` swap; the caller commits."""
+def promote(
+    session: Session, *, model_dir: Path, name: str, reason: str, actor: str, now: datetime
+) -> ModelVersion:
+    """Make ``name`` live: the rows and the audit record of ``actor`` first (flushed), then the atomic
+    ``CURRENT`` swap; the caller commits."""
     try:
         path = current_model_path(model_dir, name)
     except ModelNotFoundError as exc:
@@ -126,13 +124,21 @@ def promote(session: Session, *, model_dir: Path, name: str, reason: str, now: d
         if other is not row:
             other.status, other.retired_at = RETIRED, now
     row.status, row.reason, row.promoted_at, row.retired_at = LIVE, reason, now, None
+    audit.record(
+        session,
+        actor=actor,
+        action="model.promote",
+        object_type="model",
+        object_id=name,
+        details={"reason": reason},
+    )
     session.flush()
     set_current_model(model_dir, name)
     logger.info("model %s is live: %s", name, reason)
     return row
 
 
-def rollback(session: Session, *, model_dir: Path, reason: str, now: datetime) -> ModelVersion:
+def rollback(session: Session, *, model_dir: Path, reason: str, actor: str, now: datetime) -> ModelVersion:
     """Put back the model that was live before the current one; the current one becomes ``rejected``
     (so a second rollback goes further back instead of flipping between two)."""
     live = sync_with_current(session, model_dir=model_dir, now=now)
@@ -149,7 +155,17 @@ def rollback(session: Session, *, model_dir: Path, reason: str, now: datetime) -
     ).first()
     if previous is None or not (model_dir / previous.name / CONFIG_FILE).is_file():
         raise RegistryError(f"no earlier live model to roll back to from {live.name}")
-    promote(session, model_dir=model_dir, name=previous.name, reason=f"rollback: {reason}", now=now)
+    promote(
+        session, model_dir=model_dir, name=previous.name, reason=f"rollback: {reason}", actor=actor, now=now
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="model.rollback",
+        object_type="model",
+        object_id=previous.name,
+        details={"reason": reason, "from": live.name},
+    )
     live.status, live.retired_at = REJECTED, now
     live.reason = f"rolled back: {reason}"
     session.flush()

@@ -1,6 +1,8 @@
 """The collection flow: fetch every due source, store what is new, classify it, queue what is flagged.
 
-The decisive words of flagged posts are filled in afterwards by ``pipelines/explain.py``."""
+The one orchestrator of a collection round: schedules, the CLI, the demo, tests and
+``benchmarks/collect.py`` all run this flow. The decisive words of flagged posts are filled in
+afterwards by ``threatwatch.flows.explain``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from threatwatch.collect.fetch import FetchError
 from threatwatch.collect.run import (
@@ -19,17 +22,19 @@ from threatwatch.collect.run import (
     carries_content,
     claim_due_sources,
     fetch_source,
+    load_matcher,
     store_health_outcomes,
     store_outcome,
 )
 from threatwatch.collect.sources import new_lease_owner
-from threatwatch.config import Settings, get_settings
+from threatwatch.config import Settings, flow_settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
+from threatwatch.registry.live import live_model
 from threatwatch.retrain.active import fill_uncertain
-from threatwatch.retrain.live import live_model
 from threatwatch.review.intake import IntakeReport, classify_backlog
 from threatwatch.review.queue import queue_counts
+from threatwatch.watchlist import OfficialMatcher
 
 
 @dataclass
@@ -47,10 +52,7 @@ class CollectSummary:
     queued: int = 0
     queue: dict[str, int] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
-
-
-def _settings(overrides: dict[str, Any] | None) -> Settings:
-    return Settings(**overrides) if overrides else get_settings()
+    reports: list[SourceRunReport] = field(default_factory=list)  # one per source polled
 
 
 @task(cache_policy=NO_CACHE, task_run_name="claim-due-sources")
@@ -68,10 +70,17 @@ def fetch(snapshot: SourceSnapshot, settings: Settings) -> FetchOutcome:
     return fetch_source(snapshot, settings=settings)
 
 
+@task(cache_policy=NO_CACHE, task_run_name="read-watchlist")
+def read_watchlist(settings: Settings) -> OfficialMatcher:
+    """The officials to match, read once per round (and only when some source has entries)."""
+    with session_factory(engine_for(settings.database_url))() as session:
+        return load_matcher(session)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="store-source-{outcome.source_id}")
-def store(outcome: FetchOutcome, settings: Settings, owner: str) -> SourceRunReport:
+def store(outcome: FetchOutcome, settings: Settings, owner: str, matcher: OfficialMatcher) -> SourceRunReport:
     sessions = session_factory(engine_for(settings.database_url))
-    return store_outcome(sessions, outcome=outcome, settings=settings, owner=owner)
+    return store_outcome(sessions, outcome=outcome, settings=settings, owner=owner, matcher=matcher)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="store-source-health")
@@ -91,9 +100,10 @@ def classify_and_queue(settings: Settings) -> IntakeReport:
     report = classify_backlog(
         sessions,
         classifier=classifier,
+        settings=settings,
         batch_size=settings.classify_batch_size,
         languages=settings.classify_language_set,
-        explain=False,  # pipelines/explain.py follows: the queue and alerts do not wait for it
+        explain=False,  # src/threatwatch/flows/explain.py follows: the queue and alerts do not wait for it
     )
     with sessions() as session, session.begin():
         fill_uncertain(
@@ -107,16 +117,20 @@ def collect_flow(
     settings_overrides: dict[str, Any] | None = None,
     force: bool = False,
     kinds: list[str] | None = None,
+    classify: bool = True,
 ) -> CollectSummary:
     """One collection round. ``force`` polls every active source, due or not; ``kinds`` limits the
-    round to those source kinds (each kind has its own schedule in ``pipelines.deployments``).
+    round to those source kinds (each kind has its own schedule in ``pipelines/deployments.py``).
+    ``classify=False`` stores what is new and leaves it for the next round's intake (the collection
+    tests and benchmark; the classifier has its own).
 
-    Sources are fetched concurrently and those with new entries stored one by one, each in its own
-    transaction, so one bad source never costs the others their results; unchanged and failed sources
-    only update their health, together in one transaction (one by one should that fail).
+    Sources are fetched concurrently (``THREATWATCH_FETCH_WORKERS`` at a time) and those with new
+    entries stored one by one, each in its own transaction, so one bad source never costs the others
+    their results; unchanged and failed sources only update their health, together in one transaction
+    (one by one should that fail).
     """
     logger = get_run_logger()
-    settings = _settings(settings_overrides)
+    settings = flow_settings(settings_overrides)
     summary = CollectSummary()
     owner = new_lease_owner()
     snapshots = list_due_sources(settings, force, kinds, owner)
@@ -125,24 +139,36 @@ def collect_flow(
         retry_delay_seconds=settings.fetch_retry_delay_s,
         retry_condition_fn=lambda _task, _run, state: _is_transient(state),
     )
-    futures: list[tuple[SourceSnapshot, PrefectFuture[FetchOutcome]]] = [
-        (s, fetch_task.submit(s, settings)) for s in snapshots
-    ]
     health_only: list[FetchOutcome] = []  # 304s and errors: one transaction after the fetches
-    for snapshot, future in futures:
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            reason = (
-                outcome.reason if isinstance(outcome, FetchError) else f"{type(outcome).__name__}: {outcome}"
-            )
-            retry_after = outcome.retry_after_s if isinstance(outcome, FetchError) else None
-            outcome = FetchOutcome(source_id=snapshot.id, error=reason, retry_after_s=retry_after)
-        if carries_content(outcome):
-            _add(summary, store(outcome, settings, owner))
-        else:
-            health_only.append(outcome)
+    matcher: OfficialMatcher | None = None
+    runner: ThreadPoolTaskRunner[FetchOutcome]
+    with ThreadPoolTaskRunner(max_workers=max(1, settings.fetch_workers)) as runner:
+        # (mypy resolves Prefect's overloads of submit to the coroutine one for a sync task)
+        futures: list[tuple[SourceSnapshot, PrefectFuture[FetchOutcome]]] = [
+            (s, runner.submit(fetch_task, {"snapshot": s, "settings": settings}))  # type: ignore[arg-type]
+            for s in snapshots
+        ]
+        for snapshot, future in futures:
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, BaseException):
+                reason = (
+                    outcome.reason
+                    if isinstance(outcome, FetchError)
+                    else f"{type(outcome).__name__}: {outcome}"
+                )
+                retry_after = outcome.retry_after_s if isinstance(outcome, FetchError) else None
+                outcome = FetchOutcome(source_id=snapshot.id, error=reason, retry_after_s=retry_after)
+            if carries_content(outcome):
+                if matcher is None:
+                    matcher = read_watchlist(settings)
+                _add(summary, store(outcome, settings, owner, matcher))
+            else:
+                health_only.append(outcome)
     for report in store_health(health_only, settings, owner) if health_only else []:
         _add(summary, report)
+    if not classify:
+        logger.info("collect: %s", summary)
+        return summary
     intake = classify_and_queue(settings)
     summary.classified, summary.flagged, summary.queued = intake.classified, intake.flagged, intake.queued
     with session_factory(engine_for(settings.database_url))() as session:
@@ -152,6 +178,7 @@ def collect_flow(
 
 
 def _add(summary: CollectSummary, report: SourceRunReport) -> None:
+    summary.reports.append(report)
     summary.sources_polled += 1
     summary.new_posts += report.new_posts
     summary.duplicates += report.duplicates

@@ -14,12 +14,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from threatwatch.alerts.dispatch import DispatchReport, dispatch
-from threatwatch.config import Settings, get_settings
+from threatwatch.config import Settings, flow_settings
 from threatwatch.db.engine import engine_for, session_factory
-
-
-def _settings(overrides: dict[str, Any] | None) -> Settings:
-    return Settings(**overrides) if overrides else get_settings()
 
 
 @task(cache_policy=NO_CACHE, task_run_name="deliver-due-alerts")
@@ -35,7 +31,7 @@ def dispatch_flow(
     settings_overrides: dict[str, Any] | None = None, run_for_s: float | None = None
 ) -> DispatchReport:
     """Deliver due alerts; keep polling for ``run_for_s`` (default: ``alert_dispatch_run_s``)."""
-    settings = _settings(settings_overrides)
+    settings = flow_settings(settings_overrides)
     report = deliver_due_alerts(settings, settings.alert_dispatch_run_s if run_for_s is None else run_for_s)
     get_run_logger().info(
         "dispatch: %s sent, %s failed attempts, %s given up",

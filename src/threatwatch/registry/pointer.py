@@ -1,9 +1,9 @@
-"""Which model is live: ``models/CURRENT`` names a directory under the model dir."""
+"""Which model is live: ``models/CURRENT`` names a directory under the model dir, and how a model
+directory is loaded by the ``kind`` in its config."""
 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 from threatwatch.classify.base import Classifier
@@ -32,8 +32,20 @@ def current_model_path(model_dir: Path, name: str | None = None) -> Path:
     return path
 
 
+def current_name(model_dir: Path) -> str | None:
+    """The name ``CURRENT`` holds, or None without one."""
+    pointer = model_dir / CURRENT_FILE
+    return pointer.read_text().strip() if pointer.is_file() else None
+
+
+def model_kind(path: Path) -> str:
+    return str(json.loads((path / CONFIG_FILE).read_text()).get("kind", "unknown"))
+
+
 def set_current_model(model_dir: Path, name: str) -> None:
-    """Point ``CURRENT`` at ``name``; atomic, so a reader sees the old or the new name, never half."""
+    """Point ``CURRENT`` at ``name``; atomic, so a reader sees the old or the new name, never half.
+    Only ``versions.promote`` calls it in the service (a row and an audit record go with every swap);
+    setting up a model folder by hand (tests, benchmarks) may call it directly."""
     current_model_path(model_dir, name)
     tmp = model_dir / f".{CURRENT_FILE}.tmp"
     tmp.write_text(name + "\n")
@@ -50,16 +62,3 @@ def load_model(path: Path, *, cache_dir: Path) -> Classifier:
 
         return CascadeModel.from_pretrained(path, base_cache_dir=cache_dir)
     raise ModelNotFoundError(f"{path}: unknown model kind {kind!r}")
-
-
-_loaded: dict[Path, Classifier] = {}
-_lock = threading.Lock()
-
-
-def load_classifier(model_dir: Path, name: str | None = None, *, cache_dir: Path) -> Classifier:
-    """The live classifier, loaded once per process per model directory."""
-    path = current_model_path(model_dir, name).resolve()
-    with _lock:
-        if path not in _loaded:
-            _loaded[path] = load_model(path, cache_dir=cache_dir)
-        return _loaded[path]

@@ -14,9 +14,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from threatwatch.config import Settings, get_settings
+from threatwatch.config import Settings, flow_settings
 from threatwatch.db.engine import engine_for, session_factory
-from threatwatch.retrain.live import live_model
+from threatwatch.registry.live import live_model
 from threatwatch.review.intake import explain_pending
 
 
@@ -46,7 +46,7 @@ def explain_flagged(settings: Settings, max_seconds: float | None) -> int:
 @flow(name="explain", log_prints=False)
 def explain_flow(settings_overrides: dict[str, Any] | None = None, max_seconds: float | None = None) -> int:
     """Explain every pending flagged classification of the live model (for at most ``max_seconds``)."""
-    settings = Settings(**settings_overrides) if settings_overrides else get_settings()
+    settings = flow_settings(settings_overrides)
     explained = explain_flagged(settings, max_seconds)
     get_run_logger().info("explain: %d flagged posts explained", explained)
     return explained

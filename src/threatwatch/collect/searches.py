@@ -10,6 +10,7 @@ wanted (alias dropped, official removed) is paused with the reason, keeping what
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -96,9 +97,20 @@ class SyncReport:
     paused: int = 0
 
 
-def sync_official_sources(session: Session, *, official: Official, settings: Settings) -> SyncReport:
-    """Make the official's generated sources match ``search_specs`` (in the caller's transaction)."""
+def sync_searches(session: Session, *, officials: Iterable[Official], settings: Settings) -> SyncReport:
+    """Make each official's generated sources match ``search_specs`` (in the caller's transaction):
+    called after a watchlist import, so importing an official starts monitoring them."""
     session.flush()
+    total = SyncReport()
+    for official in officials:
+        one = _sync_official(session, official=official, settings=settings)
+        total = SyncReport(
+            created=total.created + one.created, kept=total.kept + one.kept, paused=total.paused + one.paused
+        )
+    return total
+
+
+def _sync_official(session: Session, *, official: Official, settings: Settings) -> SyncReport:
     wanted = {spec.url: spec for spec in search_specs(official, settings=settings)}
     created = kept = paused = 0
     for spec in wanted.values():

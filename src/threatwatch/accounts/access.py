@@ -1,4 +1,4 @@
-"""Who may do what: the one table every page and API route is checked against.
+"""Who may do what: the one table every page, API route and CLI command is checked against.
 
 Routes never test roles themselves; they depend on ``deps.require(Permission.X)`` (or one of the
 ``Annotated`` aliases in ``deps``), and the role table below decides. README's "Roles" section mirrors
@@ -78,8 +78,3 @@ def may_view_item(role: str, *, escalated: bool) -> bool:
     if known is None or not can(role, Permission.VIEW_ITEM):
         return False
     return known in SEES_ALL_ITEMS or escalated
-
-
-def home_path(role: str) -> str:
-    """Where a role lands after login: the queue for reviewers, escalations for support."""
-    return "/queue" if can(role, Permission.VIEW_QUEUE) else "/escalations"

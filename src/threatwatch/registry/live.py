@@ -1,4 +1,5 @@
-"""The live model for long-running processes: picks up a promotion or rollback without a restart.
+"""The one cache of loaded models in a process: the live model, which picks up a promotion or rollback
+without a restart, or a model pinned by name.
 
 ``get()`` looks at ``CURRENT`` (its modification time, size and inode; its contents when they change) on
 every call, which costs one ``stat`` per batch, and loads the model it names only when that changed. The
@@ -12,7 +13,8 @@ import threading
 from pathlib import Path
 
 from threatwatch.classify.base import Classifier
-from threatwatch.classify.registry import CURRENT_FILE, current_model_path, load_model
+from threatwatch.config import Settings
+from threatwatch.registry.pointer import CURRENT_FILE, current_model_path, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +56,20 @@ _live_lock = threading.Lock()
 
 
 def live_model(model_dir: Path, *, cache_dir: Path, pinned: str | None = None) -> LiveModel:
-    """One ``LiveModel`` per process and model folder, shared by the flows and the web app."""
+    """One ``LiveModel`` per process, model folder and pin, shared by the flows, the web app and the
+    CLI."""
     key = (model_dir.resolve(), cache_dir, pinned)
     with _live_lock:
         if key not in _live:
             _live[key] = LiveModel(model_dir, cache_dir=cache_dir, pinned=pinned)
         return _live[key]
+
+
+def load_classifier(model_dir: Path, name: str | None = None, *, cache_dir: Path) -> Classifier:
+    """The model ``name`` names (or ``CURRENT``, followed), from the process's one cache."""
+    return live_model(model_dir, cache_dir=cache_dir, pinned=name).get()
+
+
+def live_classifier(settings: Settings) -> Classifier:
+    """The model these settings serve: ``CURRENT``, followed, unless THREATWATCH_MODEL_NAME pins one."""
+    return load_classifier(settings.model_dir, settings.model_name, cache_dir=settings.cache_dir)

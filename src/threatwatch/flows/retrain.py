@@ -17,10 +17,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from threatwatch.classify.registry import current_model_path
-from threatwatch.config import Settings, get_settings
+from threatwatch.config import Settings, flow_settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
+from threatwatch.registry import current_model_path
 from threatwatch.retrain.dataset import AssembledData
 from threatwatch.retrain.run import (
     Evaluated,
@@ -45,10 +45,6 @@ class RetrainSummary:
     double_labelled: int
 
 
-def _settings(overrides: dict[str, Any] | None) -> Settings:
-    return Settings(**overrides) if overrides else get_settings()
-
-
 @task(cache_policy=NO_CACHE, task_run_name="assemble-labels")
 def assemble_task(settings: Settings, work_dir: Path) -> AssembledData:
     with session_factory(engine_for(settings.database_url))() as session, session.begin():
@@ -56,9 +52,20 @@ def assemble_task(settings: Settings, work_dir: Path) -> AssembledData:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="train-challenger")
-def train_task(settings: Settings, data_dir: Path, stage: str) -> Staged:
+def train_task(
+    settings: Settings, data_dir: Path, stage: str, transformer_args: dict[str, Any] | None
+) -> Staged:
+    arguments = None
+    if transformer_args:
+        from threatwatch.classify.transformer import TransformerTrainingArguments
+
+        arguments = TransformerTrainingArguments(**transformer_args)
     return train_challenger(
-        data_dir=data_dir, model_dir=settings.model_dir, cache_dir=settings.cache_dir, stage=stage
+        data_dir=data_dir,
+        model_dir=settings.model_dir,
+        cache_dir=settings.cache_dir,
+        stage=stage,
+        transformer_args=arguments,
     )
 
 
@@ -77,17 +84,22 @@ def conclude_task(
 
 @flow(name="retrain", log_prints=False)
 def retrain_flow(
-    settings_overrides: dict[str, Any] | None = None, trigger: str = "manual", stage: str | None = None
+    settings_overrides: dict[str, Any] | None = None,
+    trigger: str = "manual",
+    stage: str | None = None,
+    transformer_args: dict[str, Any] | None = None,
 ) -> RetrainSummary:
-    """One retraining run; the comparison is published as a Prefect markdown artifact."""
+    """One retraining run; the comparison is published as a Prefect markdown artifact.
+    ``transformer_args`` override ``TransformerTrainingArguments`` of the cascade stage (tests use a
+    few steps)."""
     logger = get_run_logger()
-    settings = _settings(settings_overrides)
+    settings = flow_settings(settings_overrides)
     champion_path = current_model_path(settings.model_dir)
     work_dir = Path(tempfile.mkdtemp(prefix="threatwatch-retrain-"))
     staged: Staged | None = None
     try:
         data = assemble_task(settings, work_dir)
-        staged = train_task(settings, data.directory, stage or settings.retrain_stage)
+        staged = train_task(settings, data.directory, stage or settings.retrain_stage, transformer_args)
         evaluated = evaluate_task(staged, data, settings, champion_path)
         promoted, reason, path = conclude_task(staged, evaluated, settings, trigger)
     finally:
@@ -118,7 +130,7 @@ def retrain_flow(
 def retrain_when_due_flow(settings_overrides: dict[str, Any] | None = None) -> RetrainSummary | None:
     """Start a retraining run once ``retrain_after_new_labels`` labels arrived since the last one."""
     logger = get_run_logger()
-    settings = _settings(settings_overrides)
+    settings = flow_settings(settings_overrides)
     with session_factory(engine_for(settings.database_url))() as session:
         due, count = retrain_due(session, threshold=settings.retrain_after_new_labels)
     logger.info(
