@@ -75,7 +75,7 @@ def test_every_route_is_public_or_needs_login(app: FastAPI) -> None:
     unguarded = [(path, method) for path, method, _, public, login in table if not public and not login]
     assert unguarded == []
     public = {path for path, _, _, is_public, _ in table if is_public}
-    # Health checks (web/health.py) answer orchestrators; /metrics checks its own token.
+    # Health checks (web/routes/health.py) answer orchestrators; /metrics checks its own token.
     assert public == {"/", "/login", "/logout", "/api/docs", "/healthz", "/readyz", "/metrics"}
     others = {
         str(c.path) for c in iter_route_contexts(app.routes) if not isinstance(c.original_route, APIRoute)

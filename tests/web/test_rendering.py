@@ -15,7 +15,7 @@ from threatwatch.web.charts import timeline_svg
 from threatwatch.web.common import external_link, safe_next
 from threatwatch.web.highlight import highlight
 from threatwatch.web.i18n import _from_accept_language
-from threatwatch.web.messages import MESSAGES
+from threatwatch.web.translations import MESSAGES
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "threatwatch" / "web"
 KEY_USE = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z_0-9]+)["']""")

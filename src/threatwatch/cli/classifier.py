@@ -50,7 +50,7 @@ def classify(
     from threatwatch.classify import ClassificationResult
     from threatwatch.classify.inputs import InputError, RowReader
     from threatwatch.classify.user_data import classify_file
-    from threatwatch.registry import ModelNotFoundError, load_classifier
+    from threatwatch.registry import ModelNotFoundError, live_classifier
 
     if file is not None and texts:
         raise fail("give texts or --file, not both", 2)
@@ -69,9 +69,7 @@ def classify(
     settings = get_settings()
     try:
         with err.status("loading the model"):
-            classifier = load_classifier(
-                settings.model_dir, settings.model_name, cache_dir=settings.cache_dir
-            )
+            classifier = live_classifier(settings)
     except ModelNotFoundError as exc:
         if reader is not None:
             reader.close()

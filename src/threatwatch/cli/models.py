@@ -103,7 +103,7 @@ def labels_conflicts(
     """Labels to adjudicate: analysts who disagree, labels that contradict labelled_data, and (with
     --model) labels the live model confidently puts elsewhere. Also prints inter-analyst agreement."""
     from threatwatch.classify.data import load_labelled_data
-    from threatwatch.registry import ModelNotFoundError, load_classifier
+    from threatwatch.registry import ModelNotFoundError, live_classifier
     from threatwatch.retrain.labels import all_records, group_items
     from threatwatch.retrain.quality import agreement, contradictions, disagreements, model_disagreements
 
@@ -113,7 +113,7 @@ def labels_conflicts(
     conflicts = disagreements(items) + contradictions(items, load_labelled_data(settings.labelled_data_dir))
     if with_model and items:
         try:
-            model = load_classifier(settings.model_dir, settings.model_name, cache_dir=settings.cache_dir)
+            model = live_classifier(settings)
         except ModelNotFoundError as exc:
             raise fail(str(exc)) from None
         conflicts += model_disagreements(items, model)

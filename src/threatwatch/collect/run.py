@@ -7,7 +7,9 @@ own transaction, so one bad source never costs the others their results.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -99,8 +101,8 @@ def fetch_page(snapshot: SourceSnapshot, *, settings: Settings, url: str, condit
 
 
 def fetch_source(snapshot: SourceSnapshot, *, settings: Settings) -> FetchOutcome:
-    """Fetch the newest page of one source. Transient failures raise ``FetchError`` (the flow's task
-    retries them); permanent ones come back as an outcome with the reason."""
+    """Fetch the newest page of one source. Transient failures raise ``FetchError`` (for
+    ``fetch_with_retries`` to retry); permanent ones come back as an outcome with the reason."""
     url = adapter_for(snapshot.kind, snapshot.url).poll_url(snapshot.url, cursor=snapshot.cursor)
     try:
         result = fetch_page(snapshot, settings=settings, url=url, conditional=True)
@@ -109,6 +111,60 @@ def fetch_source(snapshot: SourceSnapshot, *, settings: Settings) -> FetchOutcom
             raise
         return FetchOutcome(source_id=snapshot.id, error=exc.reason, retry_after_s=exc.retry_after_s)
     return FetchOutcome(source_id=snapshot.id, result=result)
+
+
+def fetch_with_retries(
+    snapshot: SourceSnapshot, *, settings: Settings, sleep: Callable[[float], None] = time.sleep
+) -> FetchOutcome:
+    """``fetch_source``, a transient failure (a time-out, a 5xx without ``Retry-After``) tried again up
+    to ``THREATWATCH_FETCH_RETRIES`` times after ``THREATWATCH_FETCH_RETRY_DELAY_S``, for this source
+    alone, so a slow host delays only its own sources; a server that sent ``Retry-After`` is asked again
+    no sooner than it said (``next_poll_at``), not within the round. A crash is this source's error."""
+    attempt = 0
+    while True:
+        try:
+            return fetch_source(snapshot, settings=settings)
+        except FetchError as exc:
+            if exc.transient and exc.retry_after_s is None and attempt < settings.fetch_retries:
+                attempt += 1
+                logger.info("source %s: %s; retry %d", snapshot.id, exc.reason, attempt)
+                sleep(settings.fetch_retry_delay_s)
+                continue
+            return FetchOutcome(source_id=snapshot.id, error=exc.reason, retry_after_s=exc.retry_after_s)
+        except Exception as exc:  # a bug in one source's fetch must not stop the round
+            logger.exception("fetching source %s crashed", snapshot.id)
+            return FetchOutcome(source_id=snapshot.id, error=f"{type(exc).__name__}: {exc}")
+
+
+def fetch_and_store(
+    sessions: sessionmaker[Session],
+    *,
+    snapshots: Sequence[SourceSnapshot],
+    settings: Settings,
+    owner: str | None,
+) -> list[SourceRunReport]:
+    """One round's sources: fetched ``THREATWATCH_FETCH_WORKERS`` at a time, and each with new entries
+    stored in its own transaction as its fetch completes (in order), against the watchlist read once;
+    unchanged (304) and failed sources are recorded together at the end."""
+    reports: list[SourceRunReport] = []
+    health_only: list[FetchOutcome] = []
+    matcher: OfficialMatcher | None = None
+    workers = max(1, min(settings.fetch_workers, len(snapshots) or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(fetch_with_retries, s, settings=settings) for s in snapshots]
+        for future in futures:
+            outcome = future.result()
+            if not carries_content(outcome):
+                health_only.append(outcome)
+                continue
+            if matcher is None:
+                with sessions() as session:
+                    matcher = load_matcher(session)
+            reports.append(
+                store_outcome(sessions, outcome=outcome, settings=settings, owner=owner, matcher=matcher)
+            )
+    reports.extend(store_health_outcomes(sessions, outcomes=health_only, settings=settings, owner=owner))
+    return reports
 
 
 def load_matcher(session: Session) -> OfficialMatcher:

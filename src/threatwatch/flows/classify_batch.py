@@ -22,12 +22,14 @@ from prefect_dask.task_runners import DaskTaskRunner
 from sqlalchemy import select
 
 from threatwatch.classify.fast import CONFIG_FILE
-from threatwatch.config import Settings, flow_settings
+from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.models import Post
 from threatwatch.db.types import utcnow
-from threatwatch.registry import current_model_path, load_classifier
+from threatwatch.flows.start import start_run
+from threatwatch.registry import current_model_path, live_classifier
 from threatwatch.review.intake import IntakeReport, classify_pending, unclassified_by
+from threatwatch.wiring import connect_subscribers
 
 
 def live_model_version(settings: Settings) -> str:
@@ -46,11 +48,13 @@ def pending_post_ids(settings: Settings, version: str) -> list[int]:
 
 @task(cache_policy=NO_CACHE, task_run_name="classify-posts-{post_ids[0]}-")
 def classify_chunk(settings: Settings, post_ids: list[int], torch_threads: int) -> IntakeReport:
-    """Runs in a Dask worker process: the model is loaded once per process and reused by its tasks."""
+    """Runs in a Dask worker process: the model is loaded once per process and reused by its tasks.
+    Intake publishes events here, so the worker process is wired like any entry point."""
     import torch
 
+    connect_subscribers()
     torch.set_num_threads(torch_threads)
-    classifier = load_classifier(settings.model_dir, settings.model_name, cache_dir=settings.cache_dir)
+    classifier = live_classifier(settings)
     with session_factory(engine_for(settings.database_url))() as session, session.begin():
         return classify_pending(
             session,
@@ -79,7 +83,7 @@ def classify_batch_flow(
 ) -> IntakeReport:
     """Classify and queue every pending post, ``chunk_size`` posts per task, tasks spread over processes."""
     logger = get_run_logger()
-    settings = flow_settings(settings_overrides)
+    settings = start_run(settings_overrides)
     ids = pending_post_ids(settings, live_model_version(settings))
     chunks = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
     futures = [classify_chunk.submit(settings, chunk, torch_threads) for chunk in chunks]

@@ -14,8 +14,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from threatwatch.alerts.dispatch import DispatchReport, dispatch
-from threatwatch.config import Settings, flow_settings
+from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
+from threatwatch.flows.start import start_run
 
 
 @task(cache_policy=NO_CACHE, task_run_name="deliver-due-alerts")
@@ -31,7 +32,7 @@ def dispatch_flow(
     settings_overrides: dict[str, Any] | None = None, run_for_s: float | None = None
 ) -> DispatchReport:
     """Deliver due alerts; keep polling for ``run_for_s`` (default: ``alert_dispatch_run_s``)."""
-    settings = flow_settings(settings_overrides)
+    settings = start_run(settings_overrides)
     report = deliver_due_alerts(settings, settings.alert_dispatch_run_s if run_for_s is None else run_for_s)
     get_run_logger().info(
         "dispatch: %s sent, %s failed attempts, %s given up",

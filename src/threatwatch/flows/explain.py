@@ -14,9 +14,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from threatwatch.config import Settings, flow_settings
+from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
-from threatwatch.registry.live import live_model
+from threatwatch.flows.start import start_run
+from threatwatch.registry import live_classifier
 from threatwatch.review.intake import explain_pending
 
 
@@ -24,9 +25,7 @@ from threatwatch.review.intake import explain_pending
 def explain_flagged(settings: Settings, max_seconds: float | None) -> int:
     """Batches of ``explain_batch_size``, each in its own transaction, until none is left or the time
     is up; returns how many classifications were explained."""
-    classifier = live_model(
-        settings.model_dir, cache_dir=settings.cache_dir, pinned=settings.model_name
-    ).get()
+    classifier = live_classifier(settings)
     sessions = session_factory(engine_for(settings.database_url))
     started, total = time.monotonic(), 0
     while max_seconds is None or time.monotonic() - started < max_seconds:
@@ -46,7 +45,7 @@ def explain_flagged(settings: Settings, max_seconds: float | None) -> int:
 @flow(name="explain", log_prints=False)
 def explain_flow(settings_overrides: dict[str, Any] | None = None, max_seconds: float | None = None) -> int:
     """Explain every pending flagged classification of the live model (for at most ``max_seconds``)."""
-    settings = flow_settings(settings_overrides)
+    settings = start_run(settings_overrides)
     explained = explain_flagged(settings, max_seconds)
     get_run_logger().info("explain: %d flagged posts explained", explained)
     return explained

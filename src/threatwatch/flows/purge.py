@@ -7,9 +7,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from threatwatch.config import Settings, flow_settings
+from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
+from threatwatch.flows.start import start_run
 from threatwatch.ops.retention import PurgeReport, RetentionPolicy, purge
 
 
@@ -22,7 +23,7 @@ def purge_expired(settings: Settings, dry_run: bool) -> PurgeReport:
 
 @flow(name="purge", log_prints=False)
 def purge_flow(settings_overrides: dict[str, Any] | None = None, dry_run: bool = False) -> PurgeReport:
-    settings = flow_settings(settings_overrides)
+    settings = start_run(settings_overrides)
     report = purge_expired(settings, dry_run)
     get_run_logger().info("purge: %s", report)
     return report

@@ -17,9 +17,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from threatwatch.config import Settings, flow_settings
+from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
+from threatwatch.flows.start import start_run
 from threatwatch.registry import current_model_path
 from threatwatch.retrain.dataset import AssembledData
 from threatwatch.retrain.run import (
@@ -93,7 +94,7 @@ def retrain_flow(
     ``transformer_args`` override ``TransformerTrainingArguments`` of the cascade stage (tests use a
     few steps)."""
     logger = get_run_logger()
-    settings = flow_settings(settings_overrides)
+    settings = start_run(settings_overrides)
     champion_path = current_model_path(settings.model_dir)
     work_dir = Path(tempfile.mkdtemp(prefix="threatwatch-retrain-"))
     staged: Staged | None = None
@@ -130,7 +131,7 @@ def retrain_flow(
 def retrain_when_due_flow(settings_overrides: dict[str, Any] | None = None) -> RetrainSummary | None:
     """Start a retraining run once ``retrain_after_new_labels`` labels arrived since the last one."""
     logger = get_run_logger()
-    settings = flow_settings(settings_overrides)
+    settings = start_run(settings_overrides)
     with session_factory(engine_for(settings.database_url))() as session:
         due, count = retrain_due(session, threshold=settings.retrain_after_new_labels)
     logger.info(

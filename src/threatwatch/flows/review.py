@@ -8,9 +8,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from threatwatch.config import Settings, flow_settings
+from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.types import utcnow
+from threatwatch.flows.start import start_run
 from threatwatch.review.priority import refresh_priorities
 
 
@@ -22,7 +23,7 @@ def refresh_queue_priorities(settings: Settings) -> int:
 
 @flow(name="refresh-queue-priorities", log_prints=False)
 def refresh_priorities_flow(settings_overrides: dict[str, Any] | None = None) -> int:
-    settings = flow_settings(settings_overrides)
+    settings = start_run(settings_overrides)
     changed = refresh_queue_priorities(settings)
     get_run_logger().info("queue priorities changed: %d", changed)
     return changed

@@ -1,8 +1,8 @@
 """Application factory; the settings travel on ``app.state`` so tests can build apps side by side.
 
-Routers are registered in one place, ``ROUTERS`` in ``create_app``; a new area (subscriptions, health,
-model promotion) adds its router module there. Its routes get the same CSRF check, security headers
-and error pages; they must depend on a role alias from ``deps`` or carry ``dependencies=[Public]``.
+Routers are registered in one place, ``ROUTERS`` in ``create_app``; a new resource adds its module
+under ``routes/`` and its router there. Its routes get the same CSRF check, security headers and error
+pages; they must depend on a role alias from ``deps`` or carry ``dependencies=[Public]``.
 """
 
 from __future__ import annotations
@@ -30,12 +30,21 @@ from threatwatch.review.errors import (
     NotAllowedError,
     ReviewError,
 )
-from threatwatch.web import api, pages, pages_account, pages_info, subscriptions
 from threatwatch.web.common import safe_next
 from threatwatch.web.deps import NotAuthenticatedError, Public
-from threatwatch.web.health import health
 from threatwatch.web.limits import RequestLimitsMiddleware
 from threatwatch.web.rendering import flash, render, templates
+from threatwatch.web.routes import (
+    account,
+    api,
+    escalations,
+    health,
+    models,
+    officials,
+    review,
+    sources,
+    subscriptions,
+)
 from threatwatch.web.security import (
     SESSION_COOKIE,
     SecurityHeadersMiddleware,
@@ -87,13 +96,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/api/docs/assets", StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
 
     ROUTERS = (  # noqa: N806
-        pages_account.router,
-        pages.router,
-        pages_info.router,
+        account.router,
+        review.router,
+        escalations.router,
+        officials.router,
+        sources.router,
+        models.router,
         api.router,
         subscriptions.router,
         subscriptions.api_router,
-        health,
+        health.router,
     )
     for router in ROUTERS:
         app.include_router(router)
@@ -103,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _core_routes(app: FastAPI) -> None:
-    """The API docs page, self-hosted (``/healthz``, ``/readyz``, ``/metrics`` live in ``web/health.py``)."""
+    """The API docs page, self-hosted (``/healthz``, ``/readyz``, ``/metrics``: ``routes/health.py``)."""
 
     @app.get("/api/docs", dependencies=[Public], include_in_schema=False)
     def docs() -> HTMLResponse:

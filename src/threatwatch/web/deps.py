@@ -1,6 +1,6 @@
 """FastAPI dependencies: settings, a database session per request, the signed-in user and role checks.
 
-For other routers (``web/subscriptions.py``, ``web/health.py``, ...) the names to reuse are:
+For other routers (``web/routes/subscriptions.py``, ``web/routes/health.py``, ...) the names to reuse are:
 
 - ``SettingsDep``, ``SessionDep``: the app's settings and a session whose transaction commits when the
   request succeeds and rolls back when it raises.

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import Request
 
-from threatwatch.web.messages import MESSAGES
+from threatwatch.web.translations import MESSAGES
 
 LANGUAGES: tuple[str, ...] = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"

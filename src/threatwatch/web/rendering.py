@@ -25,8 +25,8 @@ from threatwatch.accounts.access import Permission, can
 from threatwatch.db.models import User
 from threatwatch.web.highlight import finalize, highlight
 from threatwatch.web.i18n import LANG_COOKIE, LANG_PARAM, LANGUAGES, Translator, translator
-from threatwatch.web.messages import MESSAGES
 from threatwatch.web.security import csrf_token
+from threatwatch.web.translations import MESSAGES
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))

@@ -25,15 +25,15 @@ from threatwatch.web.deps import Public, SettingsDep
 from threatwatch.web.security import bearer_token
 
 # Public: answered without a login (orchestrators and Prometheus have none); /metrics guards itself.
-health = APIRouter(tags=["operations"], dependencies=[Public])
+router = APIRouter(tags=["operations"], dependencies=[Public])
 
 
-@health.get("/healthz")
+@router.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health.get("/readyz")
+@router.get("/readyz")
 async def readyz(settings: SettingsDep) -> JSONResponse:
     readiness = await run_in_threadpool(check_readiness, settings)
     return JSONResponse(
@@ -56,7 +56,7 @@ def is_loopback_client(request: Request) -> bool:
     return address.is_loopback
 
 
-@health.get("/metrics")
+@router.get("/metrics")
 def metrics(request: Request, settings: SettingsDep) -> Response:
     # Plain-text refusals (not the HTML error page): the caller is a scraper, not a browser.
     if settings.metrics_token:
