@@ -53,6 +53,16 @@ class ReviewStatus(StrEnum):
     CLOSED = "closed"  # an escalation the support team has finished (retention may erase it later)
 
 
+class AlertStatus(StrEnum):
+    """An alert in the outbox: waiting (``pending``), held by a dispatcher (``sending``), delivered
+    (``sent``), or given up after its last attempt (``failed``, until someone retries it)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class Role(StrEnum):
     ANALYST = "analyst"
     SUPPORT = "support"

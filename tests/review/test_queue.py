@@ -180,3 +180,23 @@ def test_official_timeline_counts_mentions_and_flags_per_day(session: Session, m
         official_timeline(session, official_id=mayor.id + 100, now=NOW)
     with pytest.raises(ValueError):
         official_timeline(session, official_id=mayor.id, days=0, now=NOW)
+
+
+def test_viewing_a_page_of_the_queue_records_who_saw_which_items(
+    session: Session, make_item: MakeItem
+) -> None:
+    """One rule for the web page, the API and the CLI: the items shown are audited, and no others."""
+    from threatwatch.review.queue import view_queue
+
+    items = [make_item(score=0.9 - i / 10) for i in range(3)]
+    shown, more = view_queue(session, viewer="anna", page_size=2)
+    assert [e.id for e in shown] == [items[0].id, items[1].id] and more
+    rest, more = view_queue(session, viewer="anna", page_size=2, offset=2, action="view_escalations")
+    assert [e.id for e in rest] == [items[2].id] and not more
+    audited = session.execute(
+        select(AuditEvent.actor, AuditEvent.action, AuditEvent.details).order_by(AuditEvent.id)
+    ).all()
+    assert [tuple(a) for a in audited] == [
+        ("anna", "view_queue", {"items": [items[0].id, items[1].id]}),
+        ("anna", "view_escalations", {"items": [items[2].id]}),
+    ]

@@ -32,6 +32,7 @@ from threatwatch.alerts.messages import AlertMessage, build_message, load_alerts
 from threatwatch.config import Settings
 from threatwatch.db.models import Alert, DeliveryAttempt
 from threatwatch.db.types import utcnow
+from threatwatch.domain import AlertStatus
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,8 @@ def claim_due(
     the same alert a second time.
     """
     due = or_(
-        (Alert.status == "pending") & (Alert.next_attempt_at <= now),
-        (Alert.status == "sending") & (Alert.claimed_until < now),
+        (Alert.status == AlertStatus.PENDING) & (Alert.next_attempt_at <= now),
+        (Alert.status == AlertStatus.SENDING) & (Alert.claimed_until < now),
     )
     if exclude:
         due = due & Alert.id.not_in(list(exclude))
@@ -109,7 +110,7 @@ def claim_due(
     claimed = session.execute(
         update(Alert)
         .where(Alert.id.in_(candidates.scalar_subquery()), due)
-        .values(status="sending", claimed_by=worker, claimed_until=now + timedelta(seconds=lease_s))
+        .values(status=AlertStatus.SENDING, claimed_by=worker, claimed_until=now + timedelta(seconds=lease_s))
         .returning(Alert.id)
         .execution_options(synchronize_session=False)
     )
@@ -128,7 +129,7 @@ def renew_claims(
         return set()
     renewed = session.execute(
         update(Alert)
-        .where(Alert.id.in_(list(alert_ids)), Alert.status == "sending", Alert.claimed_by == worker)
+        .where(Alert.id.in_(list(alert_ids)), Alert.status == AlertStatus.SENDING, Alert.claimed_by == worker)
         .values(claimed_until=now + timedelta(seconds=lease_s))
         .returning(Alert.id)
         .execution_options(synchronize_session=False)
@@ -226,14 +227,16 @@ def record_results(
             for job, result in finished
         ],
     )
-    ours = (Alert.status == "sending") & (Alert.claimed_by == worker)
+    ours = (Alert.status == AlertStatus.SENDING) & (Alert.claimed_by == worker)
     released = {"claimed_by": None, "claimed_until": None}
     sent_ids = [job.alert_id for job, result in finished if result.ok]
     if sent_ids:
         session.execute(
             update(Alert)
             .where(Alert.id.in_(sent_ids), ours)
-            .values(status="sent", sent_at=now, last_error=None, attempts=Alert.attempts + 1, **released)
+            .values(
+                status=AlertStatus.SENT, sent_at=now, last_error=None, attempts=Alert.attempts + 1, **released
+            )
             .execution_options(synchronize_session=False)
         )
         report.sent += len(sent_ids)
@@ -243,14 +246,14 @@ def record_results(
         report.failed_attempts += 1
         values: dict[str, object] = {"attempts": job.attempt, "last_error": result.error, **released}
         if job.attempt >= settings.alert_max_attempts or result.permanent:
-            values["status"] = "failed"
+            values["status"] = AlertStatus.FAILED
             report.gave_up += 1
             logger.warning(
                 "alert %s: giving up after %s attempts: %s", job.alert_id, job.attempt, result.error
             )
         else:
             retry_at = now + timedelta(seconds=retry_delay_s(job.attempt, settings=settings))
-            values.update(status="pending", next_attempt_at=retry_at)
+            values.update(status=AlertStatus.PENDING, next_attempt_at=retry_at)
             logger.info(
                 "alert %s attempt %s failed (%s); retry at %s",
                 job.alert_id,

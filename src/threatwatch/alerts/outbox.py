@@ -20,7 +20,7 @@ from threatwatch.alerts.schedule import release_time
 from threatwatch.alerts.subscriptions import matched_officials, severity_of
 from threatwatch.config import Settings
 from threatwatch.db.models import Alert, AlertItem, Official, Subscription, User
-from threatwatch.domain import SEVERITY, Label, Urgency
+from threatwatch.domain import SEVERITY, AlertStatus, Label, Urgency
 from threatwatch.events import Event, ItemEscalated, PostFlagged
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def _alert_for(
                     Alert.subscription_id == subscription.id,
                     Alert.kind == kind,
                     Alert.official_id == official_id,
-                    Alert.status.in_(["sending", "sent"]),
+                    Alert.status.in_([AlertStatus.SENDING, AlertStatus.SENT]),
                     Alert.created_at >= now - window,
                 )
                 .order_by(Alert.created_at.desc())
@@ -164,7 +164,7 @@ def _alert_for(
             .where(
                 Alert.subscription_id == subscription.id,
                 Alert.kind == kind,
-                Alert.status == "pending",
+                Alert.status == AlertStatus.PENDING,
                 Alert.attempts == 0,
                 *(() if digest else (Alert.official_id == official_id,)),
             )
@@ -180,7 +180,7 @@ def _alert_for(
         official_id=None if digest else official_id,
         label=label,
         item_count=1,
-        status="pending",
+        status=AlertStatus.PENDING,
         not_before=release,
         next_attempt_at=release,
         attempts=0,
@@ -198,7 +198,7 @@ def _join(session: Session, alert: Alert, *, label: str, release: datetime, now:
     new_release = min(alert.next_attempt_at, release)
     result = session.execute(
         update(Alert)
-        .where(Alert.id == alert.id, Alert.status == "pending", Alert.attempts == 0)
+        .where(Alert.id == alert.id, Alert.status == AlertStatus.PENDING, Alert.attempts == 0)
         .values(
             item_count=Alert.item_count + 1,
             label=new_label,

@@ -12,6 +12,7 @@ from urllib3.util import parse_url
 
 from threatwatch.alerts.targets import TargetURLError, parse_webhook_url
 from threatwatch.db.models import Alert, DeliveryAttempt, Subscription
+from threatwatch.domain import AlertStatus
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,12 @@ def failing_channels(session: Session) -> list[ChannelHealth]:
         select(
             Alert.subscription_id,
             func.count().label("failing"),
-            func.sum(case((Alert.status == "failed", 1), else_=0)).label("gave_up"),
+            func.sum(case((Alert.status == AlertStatus.FAILED, 1), else_=0)).label("gave_up"),
         )
-        .where(Alert.status.in_(["pending", "sending", "failed"]), Alert.attempts > 0)
+        .where(
+            Alert.status.in_([AlertStatus.PENDING, AlertStatus.SENDING, AlertStatus.FAILED]),
+            Alert.attempts > 0,
+        )
         .group_by(Alert.subscription_id)
         .subquery()
     )
@@ -158,11 +162,11 @@ def retry_failed(session: Session, *, now: datetime, subscription_id: int | None
 
     Their earlier attempts stay in ``delivery_attempts``.
     """
-    stmt = update(Alert).where(Alert.status == "failed")
+    stmt = update(Alert).where(Alert.status == AlertStatus.FAILED)
     if subscription_id is not None:
         stmt = stmt.where(Alert.subscription_id == subscription_id)
     result = session.execute(
-        stmt.values(status="pending", attempts=0, next_attempt_at=now).execution_options(
+        stmt.values(status=AlertStatus.PENDING, attempts=0, next_attempt_at=now).execution_options(
             synchronize_session=False
         )
     )

@@ -87,15 +87,15 @@ def queue_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Open and claimed review items, most urgent first."""
-    from threatwatch import audit
-    from threatwatch.review.queue import list_queue
+    from threatwatch.review.queue import view_queue
 
     with open_session(get_settings()) as session, session.begin():
         try:
-            entries = list_queue(session, limit=limit, label=label, official_id=official, status=status)
+            entries, _ = view_queue(
+                session, viewer="cli", page_size=limit, label=label, official_id=official, status=status
+            )
         except ValueError as exc:
             raise fail(str(exc)) from exc
-        audit.record(session, actor="cli", action="view_queue", details={"items": [e.id for e in entries]})
     if as_json:
         for e in entries:
             _emit(asdict(e))

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from threatwatch import audit
 from threatwatch.db.models import Classification, Mention, Official, Post, ReviewItem, Source, User
 from threatwatch.domain import ReviewStatus
 
@@ -299,6 +300,35 @@ def queue_counts(session: Session) -> dict[str, int]:
     counts = _count_statuses(session)
     _store_counts(key, counts, now)
     return dict(counts)
+
+
+def view_queue(
+    session: Session,
+    *,
+    viewer: str,
+    page_size: int,
+    offset: int = 0,
+    official_id: int | None = None,
+    label: str | None = None,
+    source_id: int | None = None,
+    status: ReviewStatus | str | None = None,
+    action: str = "view_queue",
+) -> tuple[list[QueueEntry], bool]:
+    """A page of the queue as a person sees it, and whether more follow: the page's items are recorded
+    as seen by ``viewer`` (``action``), the one place the web page, the API and the CLI log who saw
+    what of the queue."""
+    entries = list_queue(
+        session,
+        limit=page_size + 1,
+        offset=offset,
+        official_id=official_id,
+        label=label,
+        source_id=source_id,
+        status=status,
+    )
+    shown = entries[:page_size]
+    audit.record(session, actor=viewer, action=action, details={"items": [e.id for e in shown]})
+    return shown, len(entries) > page_size
 
 
 def claimable_clause(*, user_id: int, now: datetime) -> ColumnElement[bool]:

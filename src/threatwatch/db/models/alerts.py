@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
 from threatwatch.db.types import utcnow
+from threatwatch.domain import AlertStatus
 
 if TYPE_CHECKING:
     from threatwatch.db.models.review import ReviewItem
@@ -58,7 +59,7 @@ class Alert(Base):
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
     label: Mapped[str] = mapped_column(String(20))  # the most severe label among its items
     item_count: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sending|sent|failed
+    status: Mapped[str] = mapped_column(String(20), default=AlertStatus.PENDING.value)  # domain.AlertStatus
     not_before: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

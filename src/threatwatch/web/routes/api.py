@@ -14,7 +14,6 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from threatwatch import audit
 from threatwatch.accounts.access import ROLE_PERMISSIONS, Permission, can, role_of
 from threatwatch.db.models import Official, ReviewItem, Source
 from threatwatch.review.claims import claim_item, claim_next, release_item
@@ -22,7 +21,7 @@ from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, 
 from threatwatch.review.detail import ItemDetail, OfficialRef, get_item, official_ref, official_timeline
 from threatwatch.review.errors import DecisionError, ItemNotFound
 from threatwatch.review.evidence import build_evidence_pack
-from threatwatch.review.queue import list_queue, queue_counts
+from threatwatch.review.queue import queue_counts, view_queue
 from threatwatch.web.common import (
     NowDep,
     ensure_item_visible,
@@ -102,9 +101,10 @@ def queue(
     status: Annotated[str | None, Query(description="default: the active queue (open and claimed)")] = None,
 ) -> QueueOut:
     try:
-        entries = list_queue(
+        entries, _ = view_queue(
             session,
-            limit=limit,
+            viewer=user.username,
+            page_size=limit,
             offset=offset,
             official_id=official_id,
             label=label,
@@ -113,9 +113,6 @@ def queue(
         )
     except ValueError:
         raise DecisionError(f"unknown status {status!r}") from None
-    audit.record(
-        session, actor=user.username, action="view_queue", details={"items": [e.id for e in entries]}
-    )
     return QueueOut(items=entries, counts=queue_counts(session))
 
 

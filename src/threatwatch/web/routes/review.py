@@ -17,14 +17,13 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threatwatch import audit
 from threatwatch.db.models import Official, Source
 from threatwatch.domain import FLAGGED_LABELS, LABELS, ReviewStatus, Urgency
 from threatwatch.review.claims import claim_item, claim_next, release_item
 from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, escalate_item, undo_decision
 from threatwatch.review.detail import get_item
 from threatwatch.review.evidence import build_evidence_pack
-from threatwatch.review.queue import list_queue, queue_counts
+from threatwatch.review.queue import queue_counts, view_queue
 from threatwatch.web.common import (
     NowDep,
     ensure_item_visible,
@@ -120,9 +119,10 @@ def queue_page(
         "source_id": db_id_or_none(source_id),
         "status": status if status in [s.value for s in ReviewStatus] else None,
     }
-    entries = list_queue(
+    entries, more = view_queue(
         session,
-        limit=PAGE_SIZE + 1,
+        viewer=user.username,
+        page_size=PAGE_SIZE,
         offset=offset,
         official_id=filters["official_id"],
         label=filters["label"],
@@ -130,11 +130,6 @@ def queue_page(
         status=filters["status"],
     )
     options = _filter_options(session)
-    more = len(entries) > PAGE_SIZE
-    entries = entries[:PAGE_SIZE]
-    audit.record(
-        session, actor=user.username, action="view_queue", details={"items": [e.id for e in entries]}
-    )
     return render(
         request,
         "queue.html",
