@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"registry"},  # which model is live, its history, the one cache of loaded models
     {"ops"},
     {"review", "retrain"},
+    {"evidence"},  # packs for a police report: what review allows exported, as a record and printable
     {"wiring"},  # connects the subscribers of events at start-up
     {"flows"},
     {"web"},

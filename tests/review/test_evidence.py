@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from threatwatch.config import Settings
 from threatwatch.db.models import AuditEvent, User
+from threatwatch.evidence import build_evidence_pack
 from threatwatch.review import (
     DecisionError,
     ItemNotFound,
-    build_evidence_pack,
     decide_item,
     escalate_item,
 )

@@ -211,7 +211,8 @@ def queue_export(
     out: Annotated[Path, typer.Option(help="Folder for the .json and .html files.")] = Path(),
 ) -> None:
     """Write an evidence pack (JSON record + printable HTML) for a police report."""
-    from threatwatch.review import DecisionError, EvidencePack, build_evidence_pack
+    from threatwatch.evidence import EvidencePack, build_evidence_pack
+    from threatwatch.review import DecisionError
     from threatwatch.review.authorise import escalated_item_ids
 
     start, end = _when(since), _when(until)

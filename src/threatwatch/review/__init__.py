@@ -17,7 +17,6 @@ from threatwatch.review.detail import (
     official_timeline,
 )
 from threatwatch.review.errors import ClaimConflict, DecisionError, ItemNotFound, ReviewError
-from threatwatch.review.evidence import EvidenceItem, EvidencePack, build_evidence_pack
 from threatwatch.review.intake import IntakeReport, classify_pending
 from threatwatch.review.queue import ACTIVE_STATUSES, QueueEntry, list_queue, queue_counts
 
@@ -30,8 +29,6 @@ __all__ = [
     "DecisionError",
     "DecisionView",
     "EscalationView",
-    "EvidenceItem",
-    "EvidencePack",
     "IntakeReport",
     "ItemDetail",
     "ItemNotFound",
@@ -39,7 +36,6 @@ __all__ = [
     "QueueEntry",
     "RelatedPost",
     "ReviewError",
-    "build_evidence_pack",
     "bulk_dismiss",
     "claim_item",
     "claim_next",

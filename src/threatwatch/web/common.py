@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from threatwatch.accounts.access import Permission, can
 from threatwatch.db.models import Post, User
+from threatwatch.evidence import EvidencePack, build_evidence_pack
 from threatwatch.review import authorise
 from threatwatch.review.errors import DecisionError, NotAllowedError
-from threatwatch.review.evidence import EvidencePack, build_evidence_pack
 
 # The evidence document is ours (escaped, no script); it carries its own <style> for printing.
 EVIDENCE_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"

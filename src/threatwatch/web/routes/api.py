@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from threatwatch.accounts.access import ROLE_PERMISSIONS, Permission, can, role_of
 from threatwatch.db.models import Official, ReviewItem, Source
+from threatwatch.evidence import build_evidence_pack
 from threatwatch.review.claims import claim_item, claim_next, release_item
 from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, escalate_item, undo_decision
 from threatwatch.review.detail import ItemDetail, OfficialRef, get_item, official_ref, official_timeline
 from threatwatch.review.errors import DecisionError, ItemNotFound
-from threatwatch.review.evidence import build_evidence_pack
 from threatwatch.review.queue import queue_counts, view_queue
 from threatwatch.web.common import (
     NowDep,

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from threatwatch.db.models import Official, Source
 from threatwatch.domain import FLAGGED_LABELS, LABELS, ReviewStatus, Urgency
+from threatwatch.evidence import build_evidence_pack
 from threatwatch.review.claims import claim_item, claim_next, release_item
 from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, escalate_item, undo_decision
 from threatwatch.review.detail import get_item
-from threatwatch.review.evidence import build_evidence_pack
 from threatwatch.review.queue import queue_counts, view_queue
 from threatwatch.web.common import (
     NowDep,

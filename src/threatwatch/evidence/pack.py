@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from threatwatch import __version__, audit
 from threatwatch.db.models import Mention, Official, Post, ReviewItem, User
 from threatwatch.domain import ReviewStatus
+from threatwatch.evidence.html import render_html
 from threatwatch.review.detail import load_items
 from threatwatch.review.errors import DecisionError, ItemNotFound
-from threatwatch.review.evidence_html import render_html
 
 MAX_ITEMS = 1000
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from threatwatch.collect.text import reveal_bidi_controls
 
 if TYPE_CHECKING:
-    from threatwatch.review.evidence import EvidenceItem, EvidencePack
+    from threatwatch.evidence.pack import EvidenceItem, EvidencePack
 
 LABELS_NL = {
     "threat": "bedreiging",

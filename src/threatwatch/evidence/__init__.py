@@ -1,0 +1,6 @@
+"""Evidence for a police report (aangifte): the pack as a record (``pack``) and its printable Dutch
+rendering (``html``), kept out of the review logic that decides what may be exported."""
+
+from threatwatch.evidence.pack import MAX_ITEMS, EvidenceItem, EvidencePack, build_evidence_pack
+
+__all__ = ["MAX_ITEMS", "EvidenceItem", "EvidencePack", "build_evidence_pack"]
