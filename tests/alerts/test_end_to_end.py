@@ -40,6 +40,18 @@ FEED = f"""<?xml version="1.0" encoding="utf-8"?>
 </channel></rss>""".encode()
 
 
+def _overrides(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """A flow run's settings: this test's database and folder, the shipped model, no fetch retries."""
+    return {
+        "database_url": database_url,
+        "data_dir": str(tmp_path),
+        "model_dir": str(SHIPPED_MODELS),
+        "cache_dir": str(MODEL_CACHE),
+        "fetch_retries": 0,
+        **extra,
+    }
+
+
 def test_threatening_post_in_a_feed_reaches_webhook_and_inbox(
     session: Session, database_url: str, tmp_path: Path, loopback: LoopbackServer, webhook: WebhookReceiver
 ) -> None:
@@ -58,16 +70,13 @@ def test_threatening_post_in_a_feed_reaches_webhook_and_inbox(
         official_ids=[mayor.id],
     )
 
-    overrides: dict[str, Any] = {
-        "database_url": database_url,
-        "data_dir": str(tmp_path),
-        "model_dir": str(SHIPPED_MODELS),
-        "cache_dir": str(MODEL_CACHE),
-        "fetch_retries": 0,
-        "http_timeout_s": 2.0,
-        "public_url": "https://tw.zuiderhaven.example",
-        "alert_allow_private_targets": True,  # webhook and SMTP receivers on loopback
-    }
+    overrides = _overrides(
+        database_url,
+        tmp_path,
+        http_timeout_s=2.0,
+        public_url="https://tw.zuiderhaven.example",
+        alert_allow_private_targets=True,  # webhook and SMTP receivers on loopback
+    )
     summary = collect_flow(settings_overrides=overrides, force=True)
     assert summary.new_posts == 2 and summary.queued >= 1
     with SmtpServer() as smtp:
@@ -168,14 +177,7 @@ def test_a_flow_run_queues_alerts_under_its_own_settings_not_the_environments(
     add_source(session, url=loopback.url("/raad.xml"), poll_interval_s=60)
     mayor = session.scalars(select(Official).where(Official.name == "Marieke van der Linden")).one()
     digest = subscribe(session, official_ids=[mayor.id], mode="digest", digest_times=["09:00"])
-    overrides: dict[str, Any] = {
-        "database_url": database_url,
-        "data_dir": str(tmp_path),
-        "model_dir": str(SHIPPED_MODELS),
-        "cache_dir": str(MODEL_CACHE),
-        "fetch_retries": 0,
-        "alert_timezone": "America/New_York",
-    }
+    overrides = _overrides(database_url, tmp_path, alert_timezone="America/New_York")
     assert collect_flow(settings_overrides=overrides, force=True).queued >= 1
     [alert] = session.scalars(select(Alert).where(Alert.subscription_id == digest.id)).all()
     assert (alert.kind, alert.label) == ("digest", "coercion")  # not urgent: held for the digest

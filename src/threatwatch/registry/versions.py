@@ -41,6 +41,13 @@ def get_version(session: Session, name: str) -> ModelVersion | None:
     return session.scalar(select(ModelVersion).where(ModelVersion.name == name))
 
 
+def _retire_other_live(session: Session, *, keep: ModelVersion, now: datetime) -> None:
+    """One model is live: every other ``live`` row is ``retired``."""
+    for other in session.scalars(select(ModelVersion).where(ModelVersion.status == LIVE)):
+        if other is not keep:
+            other.status, other.retired_at = RETIRED, now
+
+
 def sync_with_current(session: Session, *, model_dir: Path, now: datetime) -> ModelVersion | None:
     """Make the rows agree with ``CURRENT`` (the shipped model, or one set by ``train --promote``):
     the model it names is ``live``, any other ``live`` row is ``retired``."""
@@ -64,9 +71,7 @@ def sync_with_current(session: Session, *, model_dir: Path, now: datetime) -> Mo
     elif row.status != LIVE:
         row.status, row.promoted_at, row.retired_at = LIVE, now, None
         row.reason = f"{row.reason or ''} [made live outside the registry]".strip()
-    for other in session.scalars(select(ModelVersion).where(ModelVersion.status == LIVE)):
-        if other is not row:
-            other.status, other.retired_at = RETIRED, now
+    _retire_other_live(session, keep=row, now=now)
     session.flush()
     return row
 
@@ -120,9 +125,7 @@ def promote(
             created_at=now,
         )
         session.add(row)
-    for other in session.scalars(select(ModelVersion).where(ModelVersion.status == LIVE)):
-        if other is not row:
-            other.status, other.retired_at = RETIRED, now
+    _retire_other_live(session, keep=row, now=now)
     row.status, row.reason, row.promoted_at, row.retired_at = LIVE, reason, now, None
     audit.record(
         session,
