@@ -26,7 +26,7 @@ COPY models /opt/threatwatch/models
 # the float32 encoder once, here, instead of on every container's first start. It writes the cache
 # world-readable, so the non-root user below can read what root built.
 RUN THREATWATCH_DATA_DIR=/tmp/threatwatch python -c "from pathlib import Path; \
-from threatwatch.classify import load_classifier; \
+from threatwatch.registry import load_classifier; \
 model = load_classifier(Path('/opt/threatwatch/models'), cache_dir=Path('/opt/threatwatch/cache')); \
 print('model', model.version, [r.label.value for r in model.predict(['We weten waar je woont.'], explain=False)])"
 
