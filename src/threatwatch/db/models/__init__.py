@@ -9,8 +9,9 @@ from threatwatch.db.models.audit import AuditEvent
 from threatwatch.db.models.base import NAMING_CONVENTION, Base
 from threatwatch.db.models.classify import Classification
 from threatwatch.db.models.collect import Mention, Post, Source
-from threatwatch.db.models.labels import ExternalLabel, ModelVersion
+from threatwatch.db.models.labels import ExternalLabel
 from threatwatch.db.models.ops import DailyCount, RedactedPost
+from threatwatch.db.models.registry import ModelVersion
 from threatwatch.db.models.review import Decision, Escalation, ReviewItem
 from threatwatch.db.models.watch import Official
 
