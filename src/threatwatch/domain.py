@@ -63,6 +63,16 @@ class AlertStatus(StrEnum):
     FAILED = "failed"
 
 
+class ModelStatus(StrEnum):
+    """A model version in the registry: evaluated (``candidate``), served (``live``), refused by the
+    promotion rule or rolled back (``rejected``), or replaced (``retired``)."""
+
+    CANDIDATE = "candidate"
+    LIVE = "live"
+    REJECTED = "rejected"
+    RETIRED = "retired"
+
+
 class Role(StrEnum):
     ANALYST = "analyst"
     SUPPORT = "support"

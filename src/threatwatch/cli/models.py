@@ -14,6 +14,7 @@ from rich.table import Table
 
 from threatwatch.cli._common import app, console, err, fail, open_session
 from threatwatch.config import get_settings
+from threatwatch.domain import ModelStatus
 
 labels_app = typer.Typer(help="Analysts' labels: export, import, conflicts to adjudicate.")
 models_app = typer.Typer(help="Model versions: history, promotion, rollback.")
@@ -156,7 +157,7 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         return
     table = Table("name", "kind", "status", "trigger", "created", "reason", show_lines=True)
     for row in rows:
-        style = "bold green" if row["status"] == "live" else ""
+        style = "bold green" if row["status"] == ModelStatus.LIVE else ""
         table.add_row(
             f"[{style}]{row['name']}[/]" if style else str(row["name"]),
             str(row["kind"]),

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from threatwatch import audit
 from threatwatch.classify.fast import CONFIG_FILE
 from threatwatch.db.models import ModelVersion
+from threatwatch.domain import ModelStatus
 from threatwatch.registry.pointer import (
     CURRENT_FILE,
     ModelNotFoundError,
@@ -30,7 +31,12 @@ from threatwatch.registry.pointer import (
 
 logger = logging.getLogger(__name__)
 
-LIVE, REJECTED, RETIRED, CANDIDATE = "live", "rejected", "retired", "candidate"
+LIVE, REJECTED, RETIRED, CANDIDATE = (
+    ModelStatus.LIVE,
+    ModelStatus.REJECTED,
+    ModelStatus.RETIRED,
+    ModelStatus.CANDIDATE,
+)
 
 
 class RegistryError(ValueError):
