@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -59,6 +60,20 @@ def database_url(migrated_url: str) -> Iterator[str]:
 def session(database_url: str) -> Iterator[Session]:
     with session_factory(engine_for(database_url))() as session:
         yield session
+
+
+def flow_overrides(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """A flow run's ``settings_overrides`` in tests: this test's database and folder, the shipped
+    model, no fetch retries, short time-outs (loopback answers at once or not at all)."""
+    return {
+        "database_url": database_url,
+        "data_dir": str(tmp_path),
+        "model_dir": str(SHIPPED_MODELS),
+        "cache_dir": str(MODEL_CACHE),
+        "fetch_retries": 0,
+        "http_timeout_s": 1.0,
+        **extra,
+    }
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,24 +14,12 @@ from threatwatch.flows.collect import CollectSummary, collect_flow
 from threatwatch.flows.explain import explain_flow
 from threatwatch.watchlist import import_officials
 
-from .conftest import DEMO_DIR, MODEL_CACHE, SHIPPED_MODELS
+from .conftest import DEMO_DIR, flow_overrides
 from .loopback import LoopbackServer, Route
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 FEEDS = sorted((DEMO_DIR / "feeds").glob("*.xml"))
-
-
-def _overrides(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "database_url": database_url,
-        "data_dir": str(tmp_path),
-        "model_dir": str(SHIPPED_MODELS),
-        "cache_dir": str(MODEL_CACHE),
-        "fetch_retries": 0,
-        "http_timeout_s": 1.0,
-        **extra,
-    }
 
 
 def _count(session: Session, model: type) -> int:
@@ -59,7 +46,7 @@ def demo_setup(session: Session, loopback: LoopbackServer) -> dict[str, int]:
 def test_collect_stores_classifies_and_queues_and_survives_bad_sources(
     database_url: str, session: Session, tmp_path: Path, demo_setup: dict[str, int]
 ) -> None:
-    summary = collect_flow(settings_overrides=_overrides(database_url, tmp_path))
+    summary = collect_flow(settings_overrides=flow_overrides(database_url, tmp_path))
     assert isinstance(summary, CollectSummary)
     demo_entries = sum(f.read_text().count("<item>") + f.read_text().count("<entry>") for f in FEEDS)
     assert summary.sources_polled == len(FEEDS) + 3
@@ -102,7 +89,7 @@ def test_collect_stores_classifies_and_queues_and_survives_bad_sources(
     unflagged = select(Classification.explanation).where(~Classification.flagged)
     assert set(map(len, session.scalars(unflagged))) == {0}
 
-    assert explain_flow(settings_overrides=_overrides(database_url, tmp_path)) == len(flagged_texts)
+    assert explain_flow(settings_overrides=flow_overrides(database_url, tmp_path)) == len(flagged_texts)
     session.expire_all()
     rows = session.execute(
         select(Post.text, Classification.explanation).join(Post).where(Classification.flagged)
@@ -110,15 +97,15 @@ def test_collect_stores_classifies_and_queues_and_survives_bad_sources(
     assert rows and all(explanation for _text, explanation in rows)
     for text, explanation in rows:  # spans point into the stored text
         assert all(text[span["start"] : span["end"]] == span["text"] for span in explanation)
-    assert explain_flow(settings_overrides=_overrides(database_url, tmp_path)) == 0  # nothing left
+    assert explain_flow(settings_overrides=flow_overrides(database_url, tmp_path)) == 0  # nothing left
 
 
 def test_second_run_adds_nothing_and_uses_conditional_get(
     database_url: str, session: Session, tmp_path: Path, demo_setup: dict[str, int], loopback: LoopbackServer
 ) -> None:
-    first = collect_flow(settings_overrides=_overrides(database_url, tmp_path))
+    first = collect_flow(settings_overrides=flow_overrides(database_url, tmp_path))
     counts = {m: _count(session, m) for m in (Post, Classification, ReviewItem, Mention)}
-    second = collect_flow(settings_overrides=_overrides(database_url, tmp_path), force=True)
+    second = collect_flow(settings_overrides=flow_overrides(database_url, tmp_path), force=True)
     assert second.new_posts == 0 and second.classified == 0 and second.queued == 0
     assert second.sources_not_modified == len(FEEDS)
     session.expire_all()
@@ -134,7 +121,7 @@ def test_second_run_adds_nothing_and_uses_conditional_get(
         1,
     )
     loopback.routes[f"/{feed.name}"] = Route(body=body)
-    third = collect_flow(settings_overrides=_overrides(database_url, tmp_path), force=True)
+    third = collect_flow(settings_overrides=flow_overrides(database_url, tmp_path), force=True)
     assert third.new_posts == 1
     assert third.duplicates == feed.read_text().count("<item>")
     assert _count(session, Post) == counts[Post] + 1
@@ -143,9 +130,9 @@ def test_second_run_adds_nothing_and_uses_conditional_get(
 def test_not_due_sources_are_skipped(
     database_url: str, session: Session, tmp_path: Path, demo_setup: dict[str, int], loopback: LoopbackServer
 ) -> None:
-    collect_flow(settings_overrides=_overrides(database_url, tmp_path))
+    collect_flow(settings_overrides=flow_overrides(database_url, tmp_path))
     hits = dict(loopback.hits)
-    again = collect_flow(settings_overrides=_overrides(database_url, tmp_path))
+    again = collect_flow(settings_overrides=flow_overrides(database_url, tmp_path))
     assert again.sources_polled == 0
     assert dict(loopback.hits) == hits
 
@@ -157,7 +144,7 @@ def test_transient_failures_are_retried(
     add_source(session, url=loopback.url("/flaky.xml"), poll_interval_s=60)
     session.commit()
     summary = collect_flow(
-        settings_overrides=_overrides(database_url, tmp_path, fetch_retries=1, fetch_retry_delay_s=0)
+        settings_overrides=flow_overrides(database_url, tmp_path, fetch_retries=1, fetch_retry_delay_s=0)
     )
     assert summary.sources_failed == 0 and summary.new_posts > 0
     assert loopback.hits["/flaky.xml"] == 2
@@ -170,10 +157,10 @@ def test_a_crash_after_storing_loses_nothing(
     from prefect.exceptions import PrefectException  # noqa: F401  (the flow re-raises the task's error)
 
     with pytest.raises(Exception, match="not found"):
-        collect_flow(settings_overrides=_overrides(database_url, tmp_path, model_name="no-such-model"))
+        collect_flow(settings_overrides=flow_overrides(database_url, tmp_path, model_name="no-such-model"))
     stored = _count(session, Post)
     assert stored > 0 and _count(session, Classification) == 0
-    recovered = collect_flow(settings_overrides=_overrides(database_url, tmp_path), force=True)
+    recovered = collect_flow(settings_overrides=flow_overrides(database_url, tmp_path), force=True)
     assert recovered.new_posts == 0
     assert recovered.classified == stored == _count(session, Classification)
     assert 0 < recovered.queued <= _count(session, ReviewItem)
@@ -195,7 +182,7 @@ def test_a_round_polls_only_its_kinds_and_skips_sources_another_run_holds(
     )
     assert claim_source(session, source_id=held.id, owner="another-run", now=utcnow(), lease_s=600)
     session.commit()
-    summary = collect_flow(settings_overrides=_overrides(database_url, tmp_path), kinds=["feed"])
+    summary = collect_flow(settings_overrides=flow_overrides(database_url, tmp_path), kinds=["feed"])
     assert summary.sources_polled == 1 and summary.new_posts > 0
     assert (loopback.hits["/a.xml"], loopback.hits["/b.xml"], loopback.hits["/c.xml"]) == (1, 0, 0)
     session.expire_all()

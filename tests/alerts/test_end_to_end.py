@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +22,7 @@ from threatwatch.flows.dispatch import dispatch_flow
 from threatwatch.review.decisions import decide_item, escalate_item
 from threatwatch.watchlist import import_officials
 
-from ..conftest import DEMO_DIR, MODEL_CACHE, SHIPPED_MODELS
+from ..conftest import DEMO_DIR, flow_overrides
 from ..loopback import LoopbackServer, Route
 from .conftest import subscribe
 from .receivers import SmtpServer, WebhookReceiver
@@ -38,18 +37,6 @@ FEED = f"""<?xml version="1.0" encoding="utf-8"?>
 <item><guid>forum-2</guid><title>Re: burgemeester</title><link>https://forum.example.org/2</link>
 <description>{THREAT}</description></item>
 </channel></rss>""".encode()
-
-
-def _overrides(database_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    """A flow run's settings: this test's database and folder, the shipped model, no fetch retries."""
-    return {
-        "database_url": database_url,
-        "data_dir": str(tmp_path),
-        "model_dir": str(SHIPPED_MODELS),
-        "cache_dir": str(MODEL_CACHE),
-        "fetch_retries": 0,
-        **extra,
-    }
 
 
 def test_threatening_post_in_a_feed_reaches_webhook_and_inbox(
@@ -70,7 +57,7 @@ def test_threatening_post_in_a_feed_reaches_webhook_and_inbox(
         official_ids=[mayor.id],
     )
 
-    overrides = _overrides(
+    overrides = flow_overrides(
         database_url,
         tmp_path,
         http_timeout_s=2.0,
@@ -177,7 +164,7 @@ def test_a_flow_run_queues_alerts_under_its_own_settings_not_the_environments(
     add_source(session, url=loopback.url("/raad.xml"), poll_interval_s=60)
     mayor = session.scalars(select(Official).where(Official.name == "Marieke van der Linden")).one()
     digest = subscribe(session, official_ids=[mayor.id], mode="digest", digest_times=["09:00"])
-    overrides = _overrides(database_url, tmp_path, alert_timezone="America/New_York")
+    overrides = flow_overrides(database_url, tmp_path, alert_timezone="America/New_York")
     assert collect_flow(settings_overrides=overrides, force=True).queued >= 1
     [alert] = session.scalars(select(Alert).where(Alert.subscription_id == digest.id)).all()
     assert (alert.kind, alert.label) == ("digest", "coercion")  # not urgent: held for the digest
