@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -273,9 +272,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings; tests build their own ``Settings`` instead of patching this."""
     return Settings()
-
-
-def flow_settings(overrides: Mapping[str, Any] | None) -> Settings:
-    """A flow run's settings: the process's, or the environment's with ``overrides`` on top (a flow's
-    ``settings_overrides`` parameter, so a run started from the API or a test can change them)."""
-    return Settings(**overrides) if overrides else get_settings()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,9 +113,7 @@ def fetch_source(snapshot: SourceSnapshot, *, settings: Settings) -> FetchOutcom
     return FetchOutcome(source_id=snapshot.id, result=result)
 
 
-def fetch_with_retries(
-    snapshot: SourceSnapshot, *, settings: Settings, sleep: Callable[[float], None] = time.sleep
-) -> FetchOutcome:
+def fetch_with_retries(snapshot: SourceSnapshot, *, settings: Settings) -> FetchOutcome:
     """``fetch_source``, a transient failure (a time-out, a 5xx without ``Retry-After``) tried again up
     to ``THREATWATCH_FETCH_RETRIES`` times after ``THREATWATCH_FETCH_RETRY_DELAY_S``, for this source
     alone, so a slow host delays only its own sources; a server that sent ``Retry-After`` is asked again
@@ -128,7 +126,7 @@ def fetch_with_retries(
             if exc.transient and exc.retry_after_s is None and attempt < settings.fetch_retries:
                 attempt += 1
                 logger.info("source %s: %s; retry %d", snapshot.id, exc.reason, attempt)
-                sleep(settings.fetch_retry_delay_s)
+                time.sleep(settings.fetch_retry_delay_s)
                 continue
             return FetchOutcome(source_id=snapshot.id, error=exc.reason, retry_after_s=exc.retry_after_s)
         except Exception as exc:  # a bug in one source's fetch must not stop the round
@@ -149,7 +147,7 @@ def fetch_and_store(
     reports: list[SourceRunReport] = []
     health_only: list[FetchOutcome] = []
     matcher: OfficialMatcher | None = None
-    workers = max(1, min(settings.fetch_workers, len(snapshots) or 1))
+    workers = max(1, min(settings.fetch_workers, len(snapshots)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(fetch_with_retries, s, settings=settings) for s in snapshots]
         for future in futures:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from threatwatch.config import Settings, flow_settings
+from threatwatch.config import Settings, get_settings
 from threatwatch.wiring import connect_subscribers
 
 
@@ -17,4 +17,4 @@ def start_run(settings_overrides: Mapping[str, Any] | None) -> Settings:
     """The run's settings (the environment's, with ``settings_overrides`` on top), after connecting the
     subscribers of domain events in this process (idempotent)."""
     connect_subscribers()
-    return flow_settings(settings_overrides)
+    return Settings(**settings_overrides) if settings_overrides else get_settings()
