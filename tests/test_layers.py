@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"db"},
     {"audit", "events"},
     {"accounts", "watchlist"},
+    {"persons"},  # authors, the persons they belong to, their signals (collect attributes posts here)
     {"classify", "collect", "alerts"},
     {"registry"},  # which model is live, its history, the one cache of loaded models
     {"ops"},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 class Label(StrEnum):
@@ -73,6 +75,14 @@ class ModelStatus(StrEnum):
     RETIRED = "retired"
 
 
+class PersonStatus(StrEnum):
+    """An analyst's assessment of a person (``threatwatch.persons``); a person nobody assessed has none."""
+
+    WATCHING = "watching"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+
+
 class Role(StrEnum):
     ANALYST = "analyst"
     SUPPORT = "support"
@@ -85,3 +95,33 @@ class Urgency(StrEnum):
     LOW = "low"
     HIGH = "high"
     CRITICAL = "critical"
+
+
+# Platforms whose handles are accounts of the platform as a whole, whatever feed delivered them; any
+# other source's author names are only unique within that site (its host).
+_PLATFORM_KINDS = {SourceKind.MASTODON.value, SourceKind.BLUESKY.value, SourceKind.REDDIT.value}
+
+
+@dataclass(frozen=True, order=True)
+class AuthorKey:
+    platform: str
+    handle: str
+
+
+def author_key(*, source_kind: str, source_url: str, author: str) -> AuthorKey | None:
+    """The account behind ``author`` as a source of ``source_kind`` at ``source_url`` names it.
+
+    Handles on Mastodon, Bluesky and Reddit are case-insensitive and the same account wherever it is
+    seen; a Mastodon account of the source's own instance (``@name``) gets that instance. Elsewhere the
+    author is a byline, unique only on its site.
+    """
+    handle = author.strip()
+    if not handle:
+        return None
+    host = (urlsplit(source_url).hostname or "").lower()
+    if source_kind in _PLATFORM_KINDS:
+        handle = handle.lower().lstrip("@").removeprefix("u/")
+        if source_kind == SourceKind.MASTODON.value and "@" not in handle and host:
+            handle = f"{handle}@{host}"
+        return AuthorKey(source_kind, ("@" if source_kind != SourceKind.REDDIT.value else "u/") + handle)
+    return AuthorKey(host or source_kind, handle)

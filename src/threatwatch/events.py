@@ -28,6 +28,8 @@ class PostFlagged:
     label: str
     score: float
     at: datetime
+    # The person whose account wrote the post (threatwatch.persons), for subscriptions that follow them.
+    person_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,19 @@ class ItemEscalated:
     at: datetime
 
 
-Event = PostFlagged | ItemEscalated
+@dataclass(frozen=True)
+class PersonSignalRaised:
+    """A person with flagged posts newly raised a signal (escalation, fixation, ...; threatwatch.persons)."""
+
+    person_id: int
+    signal: str
+    detail: str
+    post_ids: tuple[int, ...]
+    official_ids: tuple[int, ...]
+    at: datetime
+
+
+Event = PostFlagged | ItemEscalated | PersonSignalRaised
 
 
 class Subscriber(Protocol):

@@ -21,7 +21,7 @@ from threatwatch.alerts.subscriptions import matched_officials, severity_of
 from threatwatch.config import Settings
 from threatwatch.db.models import Alert, AlertItem, Official, Subscription, User
 from threatwatch.domain import SEVERITY, AlertStatus, Label, Urgency
-from threatwatch.events import Event, ItemEscalated, PostFlagged
+from threatwatch.events import Event, ItemEscalated, PersonSignalRaised, PostFlagged
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def enqueue_alerts(*, session: Session, event: Event, settings: Settings) -> int
         trigger, urgency, severity = "flagged", None, severity_of(event.label, event.score)
     elif isinstance(event, ItemEscalated):
         trigger, urgency, severity = "escalated", event.urgency, 1.0
+    elif isinstance(event, PersonSignalRaised):
+        return 0  # followed persons: see the persons-of-concern alerts
     else:  # pragma: no cover - Event is a closed union
         raise TypeError(f"not an event: {event!r}")
     # A deactivated user's subscriptions fall silent with their account.

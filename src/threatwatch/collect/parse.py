@@ -49,6 +49,8 @@ class FeedEntry:
     published_at: datetime | None
     text: str
     language: str | None
+    # The account's display name where the platform gives one beside the handle in ``author``.
+    author_name: str | None = None
 
     def __post_init__(self) -> None:
         if needs_cleaning(self.text):  # long, and already clean from every adapter unless hostile
@@ -59,7 +61,7 @@ class FeedEntry:
                 object.__setattr__(self, name, clean_field(value))
 
 
-_ONE_LINE_FIELDS = ("external_id", "url", "author", "language")
+_ONE_LINE_FIELDS = ("external_id", "url", "author", "language", "author_name")
 
 
 @dataclass(frozen=True)

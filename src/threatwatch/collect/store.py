@@ -45,8 +45,10 @@ from sqlalchemy.types import TypeEngine
 
 from threatwatch.collect.language import detect_languages
 from threatwatch.collect.parse import FeedEntry
-from threatwatch.db.models import Mention, Post
+from threatwatch.db.models import Mention, Post, Source
 from threatwatch.db.types import UTCDateTime
+from threatwatch.domain import AuthorKey, author_key
+from threatwatch.persons.accounts import resolve_authors
 from threatwatch.watchlist.matching import Match, OfficialMatcher
 from threatwatch.watchlist.names import tokens
 
@@ -64,8 +66,8 @@ def _table(model: type[Post] | type[Mention]) -> Table:
 
 _POSTS = _table(Post)
 _MENTIONS = _table(Mention)
-_POST_COLUMNS = ("source_id", "external_id", "url", "author", "published_at", "collected_at", "text",
-                 "language", "content_hash", "duplicate_of_id")  # fmt: skip
+_POST_COLUMNS = ("source_id", "external_id", "url", "author", "author_id", "published_at", "collected_at",
+                 "text", "language", "content_hash", "duplicate_of_id")  # fmt: skip
 _MENTION_COLUMNS = ("post_id", "official_id", "matched_on")
 
 
@@ -279,6 +281,26 @@ def _lookup(
     return known, same_source, first_post
 
 
+def _authors(
+    session: Session, *, source_id: int, entries: Sequence[FeedEntry], now: datetime
+) -> dict[str, int]:
+    """The author id of each byline in ``entries`` (``threatwatch.persons``), accounts created as needed."""
+    source = session.get(Source, source_id)
+    if source is None:
+        raise LookupError(f"source {source_id} does not exist")
+    keys: dict[str, AuthorKey] = {}
+    names: dict[AuthorKey, str | None] = {}
+    for entry in entries:
+        if entry.author is None or entry.author in keys:
+            continue
+        key = author_key(source_kind=source.kind, source_url=source.url, author=entry.author)
+        if key is not None:
+            keys[entry.author] = key
+            names[key] = entry.author_name or names.get(key)
+    ids = resolve_authors(session, names=names, now=now)
+    return {byline: ids[key] for byline, key in keys.items()}
+
+
 def store_entries(
     session: Session,
     *,
@@ -321,6 +343,7 @@ def store_entries(
     if not kept:
         return report
     languages = detect_languages([e.text for e, _h, _w in kept], [e.language for e, _h, _w in kept])
+    authors = _authors(session, source_id=source_id, entries=[e for e, _h, _w in kept], now=now)
     rows: list[dict[str, Any]] = []
     matches: list[list[Match]] = []
     latest = now + FUTURE_TOLERANCE
@@ -334,6 +357,7 @@ def store_entries(
                 "external_id": entry.external_id,
                 "url": entry.url,
                 "author": entry.author,
+                "author_id": authors.get(entry.author) if entry.author else None,
                 "published_at": published,
                 "collected_at": now,
                 "text": entry.text,

@@ -16,6 +16,7 @@ from threatwatch import audit, events
 from threatwatch.config import Settings
 from threatwatch.db.models import Classification, Decision, Escalation, Mention, ReviewItem, User
 from threatwatch.domain import Label, ReviewStatus, Urgency
+from threatwatch.persons.profile import refresh_persons_of_items
 from threatwatch.review.claims import CLAIM_LEASE, _conflict
 from threatwatch.review.errors import ClaimConflict, DecisionError, ItemNotFound
 from threatwatch.review.queue import ITEMS, claimable_clause, rowcount
@@ -82,6 +83,7 @@ def decide_item(
         object_id=item_id,
         details={"decision_id": decision.id, "label": chosen.value, "corrected": decision.corrected},
     )
+    refresh_persons_of_items(session, item_ids=[item_id], now=now)  # the label that counts changed
     return decision
 
 
@@ -120,6 +122,7 @@ def undo_decision(session: Session, *, decision_id: int, user: User, now: dateti
         object_id=decision.review_item_id,
         details={"decision_id": decision_id},
     )
+    refresh_persons_of_items(session, item_ids=[decision.review_item_id], now=now)
 
 
 def bulk_dismiss(
@@ -177,6 +180,7 @@ def bulk_dismiss(
         object_type="review_item",
         details={"requested": ids, "dismissed": sorted(dismissed)},
     )
+    refresh_persons_of_items(session, item_ids=dismissed, now=now)
     return len(dismissed)
 
 

@@ -29,6 +29,7 @@ from threatwatch.db.models import Classification, Post, RedactedPost, ReviewItem
 from threatwatch.db.types import utcnow
 from threatwatch.domain import Label, ReviewStatus
 from threatwatch.ops.metrics import observe_classification
+from threatwatch.persons.profile import authors_of_posts, officials_of_persons, refresh_and_publish
 from threatwatch.review.priority import priority, refresh_priorities
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,10 @@ def stored_spans(spans: Sequence[Span]) -> list[dict[str, Any]]:
     return [span.__dict__ for span in spans]
 
 
-def _priority(session: Session, *, post: Post, result: ClassificationResult, now: datetime) -> float:
-    """Severity times confidence; the surge bonus follows from ``refresh_priorities`` after the batch."""
-    return priority(result.label.value, result.scores, others_in_surge=0)
+def _priority(result: ClassificationResult, *, person_concern: float) -> float:
+    """Severity times confidence, raised when the author is a person of concern; the surge bonus
+    follows from ``refresh_priorities`` after the batch."""
+    return priority(result.label.value, result.scores, others_in_surge=0, person_concern=person_concern)
 
 
 def _not_classified_meanwhile(session: Session, posts: Sequence[Post], *, version: str) -> list[Post]:
@@ -134,6 +136,7 @@ def classify_pending(
         started = time.perf_counter()
         results = classifier.predict([p.text for p in posts], explain=explain)
         observe_classification(time.perf_counter() - started, len(posts))
+        authors = authors_of_posts(session, [p.id for p in posts])
         for post, result in zip(posts, results, strict=True):
             classification = Classification(
                 post_id=post.id,
@@ -156,7 +159,7 @@ def classify_pending(
                     classification_id=classification.id,
                     status=ReviewStatus.OPEN.value,
                     label=result.label.value,
-                    priority=_priority(session, post=post, result=result, now=now),
+                    priority=_priority(result, person_concern=authors.get(post.id, (0, 0.0))[1]),
                     created_at=now,
                     updated_at=now,
                 )
@@ -174,11 +177,16 @@ def classify_pending(
                         label=result.label.value,
                         score=float(result.scores[result.label.value]),
                         at=now,
+                        person_id=authors[post.id][0] if post.id in authors else None,
                     ),
                     settings=settings,
                 )
                 report.queued += 1
         session.flush()
+        # The authors' persons see their new posts: signals, the list's order, alerts on new signals.
+        persons = {person_id for person_id, _c in authors.values()}
+        refresh_and_publish(session, person_ids=persons, now=now, settings=settings)
+        surging.update(officials_of_persons(session, persons))
     # A surge raises the items already queued about the same officials, not only the new ones.
     refresh_priorities(session, now=now, official_ids=surging)
     logger.info("intake: %s", report)

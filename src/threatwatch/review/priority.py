@@ -13,13 +13,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from threatwatch.db.models import Classification, Mention, ReviewItem
+from threatwatch.db.models import Author, Classification, Mention, Person, Post, ReviewItem
 from threatwatch.domain import SEVERITY, Label
 from threatwatch.review.queue import ITEMS, active_clause
 
 SURGE_WINDOW = timedelta(hours=6)
 SURGE_STEP = 0.05  # each other recent flagged post about the same official adds this much ...
 SURGE_CAP = 0.5  # ... up to this much
+# A post by a person of concern (threatwatch.persons) rises by this share of the person's concern.
+PERSON_WEIGHT = 0.3
+PERSON_CAP = 0.45
 
 
 def base_priority(label: str, scores: Mapping[str, float]) -> float:
@@ -30,8 +33,13 @@ def base_priority(label: str, scores: Mapping[str, float]) -> float:
     return severity * float(scores.get(label, 0.0))
 
 
-def priority(label: str, scores: Mapping[str, float], *, others_in_surge: int) -> float:
-    return round(base_priority(label, scores) + min(SURGE_CAP, SURGE_STEP * max(0, others_in_surge)), 4)
+def priority(
+    label: str, scores: Mapping[str, float], *, others_in_surge: int, person_concern: float = 0.0
+) -> float:
+    """Severity × score, plus the surge bonus, plus a bonus when the author is a person of concern."""
+    surge = min(SURGE_CAP, SURGE_STEP * max(0, others_in_surge))
+    person = min(PERSON_CAP, PERSON_WEIGHT * max(0.0, person_concern))
+    return round(base_priority(label, scores) + surge + person, 4)
 
 
 def recent_counts(session: Session, *, official_ids: Iterable[int] | None, now: datetime) -> dict[int, int]:
@@ -64,19 +72,23 @@ def refresh_priorities(session: Session, *, now: datetime, official_ids: Iterabl
             Classification.label,
             Classification.scores,
             Mention.official_id,
+            Person.concern,
         )
         .join(Classification, Classification.id == ReviewItem.classification_id)
         .outerjoin(Mention, Mention.post_id == ReviewItem.post_id)
+        .join(Post, Post.id == ReviewItem.post_id)
+        .outerjoin(Author, Author.id == Post.author_id)
+        .outerjoin(Person, Person.id == Author.person_id)
         .where(active_clause())
     )
     if wanted is not None:
         stmt = stmt.where(
             ReviewItem.post_id.in_(select(Mention.post_id).where(Mention.official_id.in_(wanted)))
         )
-    items: dict[int, tuple[float, str, dict[str, float], int]] = {}
+    items: dict[int, tuple[float, str, dict[str, float], float]] = {}
     surge: dict[int, int] = defaultdict(int)
-    for item_id, old, created_at, label, scores, official_id in session.execute(stmt):
-        items[item_id] = (old, label, scores, 0)
+    for item_id, old, created_at, label, scores, official_id, concern in session.execute(stmt):
+        items[item_id] = (old, label, scores, concern or 0.0)
         if official_id is not None:
             in_window = now - SURGE_WINDOW <= created_at <= now
             others = counts.get(official_id, 0) - (1 if in_window else 0)
@@ -84,8 +96,8 @@ def refresh_priorities(session: Session, *, now: datetime, official_ids: Iterabl
     # In id order, so two concurrent refreshes lock shared rows in the same order and cannot deadlock.
     changed = [
         {"item_id": item_id, "new_priority": new}
-        for item_id, (old, label, scores, _) in sorted(items.items())
-        if (new := priority(label, scores, others_in_surge=surge[item_id])) != old
+        for item_id, (old, label, scores, concern) in sorted(items.items())
+        if (new := priority(label, scores, others_in_surge=surge[item_id], person_concern=concern)) != old
     ]
     table = ITEMS
     if changed:

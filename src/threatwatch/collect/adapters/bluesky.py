@@ -47,6 +47,7 @@ def post_entry(post: Any) -> FeedEntry | None:
         published_at=_timestamp(record.get("createdAt")) or _timestamp(post.get("indexedAt")),
         text=text[:MAX_TEXT_CHARS],
         language=str(langs[0])[:20] if isinstance(langs, list) and langs else None,
+        author_name=str(author["displayName"])[:300] if author.get("displayName") else None,
     )
 
 

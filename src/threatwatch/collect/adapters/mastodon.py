@@ -50,6 +50,7 @@ def status_entry(status: dict[str, Any]) -> FeedEntry | None:
         published_at=_timestamp(shown.get("created_at")),
         text=text[:MAX_TEXT_CHARS],
         language=str(shown["language"])[:20] if shown.get("language") else None,
+        author_name=str(account["display_name"])[:300] if account.get("display_name") else None,
     )
 
 

@@ -11,6 +11,7 @@ from threatwatch.db.models.classify import Classification
 from threatwatch.db.models.collect import Mention, Post, Source
 from threatwatch.db.models.labels import ExternalLabel
 from threatwatch.db.models.ops import DailyCount, RedactedPost
+from threatwatch.db.models.persons import Author, AuthorName, Person, PersonNote, PersonOfficial
 from threatwatch.db.models.registry import ModelVersion
 from threatwatch.db.models.review import Decision, Escalation, ReviewItem
 from threatwatch.db.models.watch import Official
@@ -21,6 +22,8 @@ __all__ = [
     "AlertItem",
     "ApiToken",
     "AuditEvent",
+    "Author",
+    "AuthorName",
     "Base",
     "Classification",
     "DailyCount",
@@ -31,6 +34,9 @@ __all__ = [
     "Mention",
     "ModelVersion",
     "Official",
+    "Person",
+    "PersonNote",
+    "PersonOfficial",
     "Post",
     "RedactedPost",
     "ReviewItem",

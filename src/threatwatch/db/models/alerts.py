@@ -31,6 +31,8 @@ class Subscription(Base):
     subscriber_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     subscriber_team: Mapped[str | None] = mapped_column(String(200))
     official_ids: Mapped[list[Any]] = mapped_column(default=list)
+    # Persons followed (threatwatch.persons): their new flagged posts and raised signals alert too.
+    person_ids: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     organisation: Mapped[str | None] = mapped_column(String(200))
     trigger: Mapped[str] = mapped_column(String(20))  # flagged | escalated | both
     min_severity: Mapped[float] = mapped_column(Float, default=0.0)

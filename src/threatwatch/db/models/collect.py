@@ -63,6 +63,8 @@ class Post(Base):
     external_id: Mapped[str] = mapped_column(String(1000))
     url: Mapped[str | None] = mapped_column(String(2000))
     author: Mapped[str | None] = mapped_column(String(300))
+    # The account that wrote it (``threatwatch.persons``); NULL where the source names no author.
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("authors.id", ondelete="SET NULL"), index=True)
     published_at: Mapped[datetime | None]
     collected_at: Mapped[datetime] = mapped_column(default=utcnow)
     text: Mapped[str] = mapped_column(Text)

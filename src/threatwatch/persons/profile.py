@@ -1,0 +1,268 @@
+"""A person's posts as facts, their signals, and the summary the persons list reads.
+
+``refresh_persons`` is the one writer of ``Person.concern``/``signals``/counts and of
+``PersonOfficial``: intake calls it for the persons whose posts it classified, decisions for the
+person whose post was judged, linking for both persons involved. It returns the signals that were
+raised by this refresh (not before), so the caller can publish them for alerts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, delete, exists, func, insert, select
+from sqlalchemy.orm import Session
+
+from threatwatch import events
+from threatwatch.config import Settings
+from threatwatch.db.models import (
+    Author,
+    Classification,
+    Decision,
+    Mention,
+    Official,
+    Person,
+    PersonOfficial,
+    Post,
+    RedactedPost,
+    ReviewItem,
+)
+from threatwatch.domain import Label
+from threatwatch.persons.signals import Assessment, PostFact, assess
+from threatwatch.watchlist.names import context_words
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class RaisedSignal:
+    """A signal a refresh found raised that was not raised before it."""
+
+    person_id: int
+    name: str
+    post_ids: tuple[int, ...]
+    detail: str
+
+
+def _kept_posts(person_ids: Collection[int]) -> Select[int, int, datetime, str]:
+    """The person's posts about watched officials that retention has not erased."""
+    return (
+        select(Post.id, Author.person_id, func.coalesce(Post.published_at, Post.collected_at), Post.text)
+        .join(Author, Author.id == Post.author_id)
+        .where(
+            Author.person_id.in_(sorted(person_ids)),
+            exists().where(Mention.post_id == Post.id),
+            ~exists().where(RedactedPost.post_id == Post.id),
+        )
+    )
+
+
+def post_facts(session: Session, person_ids: Collection[int]) -> dict[int, list[PostFact]]:
+    """Each person's posts as the signals read them, oldest first.
+
+    The label that counts is the analyst's live decision, else the newest classification; a post not
+    classified (yet, or never: a linked repost, another language) counts as ``none``.
+    """
+    if not person_ids:
+        return {}
+    rows = session.execute(_kept_posts(person_ids)).all()
+    post_ids = [row[0] for row in rows]
+    officials: dict[int, list[int]] = defaultdict(list)
+    labels: dict[int, str] = {}
+    decided: dict[int, str] = {}
+    for start in range(0, len(post_ids), _CHUNK):
+        chunk = post_ids[start : start + _CHUNK]
+        for post_id, official_id in session.execute(
+            select(Mention.post_id, Mention.official_id).where(Mention.post_id.in_(chunk))
+        ):
+            officials[post_id].append(official_id)
+        for post_id, label in session.execute(
+            select(Classification.post_id, Classification.label)
+            .where(Classification.post_id.in_(chunk))
+            .order_by(Classification.id)
+        ):
+            labels[post_id] = label
+        for post_id, label in session.execute(
+            select(ReviewItem.post_id, Decision.label)
+            .join(Decision, Decision.review_item_id == ReviewItem.id)
+            .where(ReviewItem.post_id.in_(chunk), Decision.undone_at.is_(None))
+        ):
+            decided[post_id] = label
+    facts: dict[int, list[PostFact]] = defaultdict(list)
+    for post_id, person_id, at, text in rows:
+        label = decided.get(post_id) or labels.get(post_id) or Label.NONE.value
+        facts[person_id].append(
+            PostFact(
+                post_id=post_id,
+                at=at,
+                label=_label(label),
+                official_ids=tuple(sorted(officials[post_id])),
+                text=text,
+            )
+        )
+    for found in facts.values():
+        found.sort(key=lambda f: (f.at, f.post_id))
+    return dict(facts)
+
+
+def _label(value: str) -> Label:
+    try:
+        return Label(value)
+    except ValueError:  # a label of an older model that this vocabulary no longer has
+        return Label.NONE
+
+
+def official_context(
+    session: Session, official_ids: Iterable[int]
+) -> tuple[dict[int, str], dict[int, frozenset[str]]]:
+    """Names of the officials (for the signals' wording) and the places tied to each (leakage)."""
+    names: dict[int, str] = {}
+    places: dict[int, frozenset[str]] = {}
+    wanted = sorted(set(official_ids))
+    if not wanted:
+        return names, places
+    for official in session.scalars(select(Official).where(Official.id.in_(wanted))):
+        names[official.id] = official.name
+        places[official.id] = frozenset(
+            w for w in context_words(official.role, official.organisation) if " " in w or len(w) > 3
+        )
+    return names, places
+
+
+def assess_person(session: Session, facts: Sequence[PostFact]) -> Assessment:
+    names, places = official_context(session, (o for f in facts for o in f.official_ids))
+    return assess(facts, official_names=names, places=places)
+
+
+def refresh_persons(session: Session, *, person_ids: Iterable[int], now: datetime) -> list[RaisedSignal]:
+    """Recompute the summary of these persons in the caller's transaction; returns newly raised signals
+    of persons with flagged posts (a fan who writes daily raises persistence but concerns nobody)."""
+    wanted = sorted(set(person_ids))
+    raised: list[RaisedSignal] = []
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        facts = post_facts(session, chunk)
+        all_officials = {o for found in facts.values() for f in found for o in f.official_ids}
+        names, places = official_context(session, all_officials)
+        session.execute(delete(PersonOfficial).where(PersonOfficial.person_id.in_(chunk)))
+        per_official: list[dict[str, int]] = []
+        for person in session.scalars(select(Person).where(Person.id.in_(chunk)).with_for_update()):
+            found = facts.get(person.id, [])
+            assessment = assess(found, official_names=names, places=places)
+            before = set(person.signals or {})
+            flagged = sum(1 for f in found if f.flagged)
+            person.signals = {name: s.stored() for name, s in assessment.signals.items()}
+            person.concern = assessment.concern
+            person.post_count = len(found)
+            person.flagged_count = flagged
+            person.first_post_at = found[0].at if found else None
+            person.last_post_at = found[-1].at if found else None
+            person.updated_at = now
+            if flagged:
+                raised.extend(
+                    RaisedSignal(person.id, name, s.post_ids, s.detail)
+                    for name, s in assessment.signals.items()
+                    if name not in before
+                )
+            counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+            for fact in found:
+                for official in set(fact.official_ids):
+                    counts[official][0] += 1
+                    counts[official][1] += int(fact.flagged)
+            per_official.extend(
+                {"person_id": person.id, "official_id": o, "posts": c[0], "flagged": c[1]}
+                for o, c in sorted(counts.items())
+            )
+        if per_official:
+            session.execute(insert(PersonOfficial), per_official)
+    session.flush()
+    return raised
+
+
+def officials_of_persons(session: Session, person_ids: Collection[int]) -> set[int]:
+    """The officials these persons wrote about (from the summary ``refresh_persons`` keeps)."""
+    ids = sorted(person_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        found.update(
+            session.scalars(
+                select(PersonOfficial.official_id).where(
+                    PersonOfficial.person_id.in_(ids[start : start + _CHUNK])
+                )
+            )
+        )
+    return found
+
+
+def refresh_and_publish(
+    session: Session, *, person_ids: Iterable[int], now: datetime, settings: Settings
+) -> list[RaisedSignal]:
+    """``refresh_persons``, then each newly raised signal published (alerts to followers of the person
+    and of the officials its posts are about), in the caller's transaction."""
+    raised = refresh_persons(session, person_ids=person_ids, now=now)
+    if not raised:
+        return raised
+    about = _officials_of_posts(session, {p for r in raised for p in r.post_ids})
+    for signal in raised:
+        events.publish(
+            session,
+            events.PersonSignalRaised(
+                person_id=signal.person_id,
+                signal=signal.name,
+                detail=signal.detail,
+                post_ids=signal.post_ids,
+                official_ids=tuple(sorted({o for p in signal.post_ids for o in about.get(p, ())})),
+                at=now,
+            ),
+            settings=settings,
+        )
+    return raised
+
+
+def _officials_of_posts(session: Session, post_ids: Collection[int]) -> dict[int, set[int]]:
+    found: dict[int, set[int]] = defaultdict(set)
+    ids = sorted(post_ids)
+    for start in range(0, len(ids), _CHUNK):
+        for post_id, official_id in session.execute(
+            select(Mention.post_id, Mention.official_id).where(
+                Mention.post_id.in_(ids[start : start + _CHUNK])
+            )
+        ):
+            found[post_id].add(official_id)
+    return found
+
+
+def authors_of_posts(session: Session, post_ids: Collection[int]) -> dict[int, tuple[int, float]]:
+    """Each post's person and that person's concern (posts without an author are left out)."""
+    found: dict[int, tuple[int, float]] = {}
+    ids = sorted(post_ids)
+    for start in range(0, len(ids), _CHUNK):
+        found.update(
+            (post_id, (person_id, concern))
+            for post_id, person_id, concern in session.execute(
+                select(Post.id, Person.id, Person.concern)
+                .join(Author, Author.id == Post.author_id)
+                .join(Person, Person.id == Author.person_id)
+                .where(Post.id.in_(ids[start : start + _CHUNK]))
+            )
+        )
+    return found
+
+
+def refresh_persons_of_items(session: Session, *, item_ids: Collection[int], now: datetime) -> None:
+    """After analysts' decisions: the persons who wrote those review items' posts, recomputed. Signals
+    a decision raises show on the person at once; alerts on signals come from intake."""
+    if not item_ids:
+        return
+    persons = set(
+        session.scalars(
+            select(Author.person_id)
+            .join(Post, Post.author_id == Author.id)
+            .join(ReviewItem, ReviewItem.post_id == Post.id)
+            .where(ReviewItem.id.in_(sorted(item_ids)))
+        )
+    )
+    refresh_persons(session, person_ids=persons, now=now)
