@@ -105,7 +105,7 @@ def _record_names(session: Session, names: Mapping[int, str], *, now: datetime) 
             select(AuthorName.author_id, AuthorName.name).where(
                 tuple_(AuthorName.author_id, AuthorName.name).in_(pairs)
             )
-        ).tuples()
+        )
     )
     fresh = [
         {"author_id": a, "name": n, "first_seen_at": now, "last_seen_at": now}

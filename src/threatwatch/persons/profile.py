@@ -235,15 +235,16 @@ def _officials_of_posts(session: Session, post_ids: Collection[int]) -> dict[int
     return found
 
 
-def authors_of_posts(session: Session, post_ids: Collection[int]) -> dict[int, tuple[int, float]]:
-    """Each post's person and that person's concern (posts without an author are left out)."""
-    found: dict[int, tuple[int, float]] = {}
+def authors_of_posts(session: Session, post_ids: Collection[int]) -> dict[int, tuple[int, float, int]]:
+    """Each post's person, with that person's concern and flagged posts so far (posts without an author
+    are left out)."""
+    found: dict[int, tuple[int, float, int]] = {}
     ids = sorted(post_ids)
     for start in range(0, len(ids), _CHUNK):
         found.update(
-            (post_id, (person_id, concern))
-            for post_id, person_id, concern in session.execute(
-                select(Post.id, Person.id, Person.concern)
+            (post_id, (person_id, concern, flagged))
+            for post_id, person_id, concern, flagged in session.execute(
+                select(Post.id, Person.id, Person.concern, Person.flagged_count)
                 .join(Author, Author.id == Post.author_id)
                 .join(Person, Person.id == Author.person_id)
                 .where(Post.id.in_(ids[start : start + _CHUNK]))

@@ -201,9 +201,12 @@ def person_page(session: Session, *, person_id: int, actor: str, record_view: bo
     assessment = assess_person(session, facts)
     details = _post_details(session, [f.post_id for f in facts])
     official_ids = sorted({o for f in facts for o in f.official_ids})
-    names = dict(
-        session.execute(select(Official.id, Official.name).where(Official.id.in_(official_ids))).tuples()
-    )
+    names = {
+        official_id: name
+        for official_id, name in session.execute(
+            select(Official.id, Official.name).where(Official.id.in_(official_ids))
+        )
+    }
     timeline = [
         TimelineEntry(
             post_id=f.post_id,

@@ -30,7 +30,7 @@ from threatwatch.db.types import utcnow
 from threatwatch.domain import Label, ReviewStatus
 from threatwatch.ops.metrics import observe_classification
 from threatwatch.persons.profile import authors_of_posts, officials_of_persons, refresh_and_publish
-from threatwatch.review.priority import priority, refresh_priorities
+from threatwatch.review.priority import priority, refresh_priorities, repeat_concern
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +53,12 @@ def stored_spans(spans: Sequence[Span]) -> list[dict[str, Any]]:
     return [span.__dict__ for span in spans]
 
 
-def _priority(result: ClassificationResult, *, person_concern: float) -> float:
-    """Severity times confidence, raised when the author is a person of concern; the surge bonus
-    follows from ``refresh_priorities`` after the batch."""
-    return priority(result.label.value, result.scores, others_in_surge=0, person_concern=person_concern)
+def _priority(result: ClassificationResult, *, person: tuple[int, float, int] | None) -> float:
+    """Severity times confidence, raised when the author is a person of concern with earlier flagged
+    posts; the surge bonus follows from ``refresh_priorities`` after the batch."""
+    _id, concern, flagged = person or (0, 0.0, 0)
+    concern = repeat_concern(concern, other_flagged_posts=flagged)
+    return priority(result.label.value, result.scores, others_in_surge=0, person_concern=concern)
 
 
 def _not_classified_meanwhile(session: Session, posts: Sequence[Post], *, version: str) -> list[Post]:
@@ -159,7 +161,7 @@ def classify_pending(
                     classification_id=classification.id,
                     status=ReviewStatus.OPEN.value,
                     label=result.label.value,
-                    priority=_priority(result, person_concern=authors.get(post.id, (0, 0.0))[1]),
+                    priority=_priority(result, person=authors.get(post.id)),
                     created_at=now,
                     updated_at=now,
                 )
@@ -184,7 +186,7 @@ def classify_pending(
                 report.queued += 1
         session.flush()
         # The authors' persons see their new posts: signals, the list's order, alerts on new signals.
-        persons = {person_id for person_id, _c in authors.values()}
+        persons = {person_id for person_id, _c, _f in authors.values()}
         refresh_and_publish(session, person_ids=persons, now=now, settings=settings)
         surging.update(officials_of_persons(session, persons))
     # A surge raises the items already queued about the same officials, not only the new ones.

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from threatwatch.db.models import Author, Classification, Mention, Person, Post, ReviewItem
-from threatwatch.domain import SEVERITY, Label
+from threatwatch.domain import FLAGGED_LABELS, SEVERITY, Label
 from threatwatch.review.queue import ITEMS, active_clause
 
 SURGE_WINDOW = timedelta(hours=6)
@@ -33,10 +33,17 @@ def base_priority(label: str, scores: Mapping[str, float]) -> float:
     return severity * float(scores.get(label, 0.0))
 
 
+def repeat_concern(concern: float | None, *, other_flagged_posts: int) -> float:
+    """The author's concern as it bears on one of their posts: only when they wrote flagged posts besides
+    this one (a first threat is judged on its own; its person's concern would count it twice)."""
+    return (concern or 0.0) if other_flagged_posts > 0 else 0.0
+
+
 def priority(
     label: str, scores: Mapping[str, float], *, others_in_surge: int, person_concern: float = 0.0
 ) -> float:
-    """Severity × score, plus the surge bonus, plus a bonus when the author is a person of concern."""
+    """Severity × score, plus the surge bonus, plus a bonus when the author is a person of concern
+    (``person_concern``: see ``repeat_concern``)."""
     surge = min(SURGE_CAP, SURGE_STEP * max(0, others_in_surge))
     person = min(PERSON_CAP, PERSON_WEIGHT * max(0.0, person_concern))
     return round(base_priority(label, scores) + surge + person, 4)
@@ -73,6 +80,7 @@ def refresh_priorities(session: Session, *, now: datetime, official_ids: Iterabl
             Classification.scores,
             Mention.official_id,
             Person.concern,
+            Person.flagged_count,
         )
         .join(Classification, Classification.id == ReviewItem.classification_id)
         .outerjoin(Mention, Mention.post_id == ReviewItem.post_id)
@@ -87,8 +95,14 @@ def refresh_priorities(session: Session, *, now: datetime, official_ids: Iterabl
         )
     items: dict[int, tuple[float, str, dict[str, float], float]] = {}
     surge: dict[int, int] = defaultdict(int)
-    for item_id, old, created_at, label, scores, official_id, concern in session.execute(stmt):
-        items[item_id] = (old, label, scores, concern or 0.0)
+    for item_id, old, created_at, label, scores, official_id, concern, flagged in session.execute(stmt):
+        own = 1 if label in FLAGGED_LABELS else 0
+        items[item_id] = (
+            old,
+            label,
+            scores,
+            repeat_concern(concern, other_flagged_posts=(flagged or 0) - own),
+        )
         if official_id is not None:
             in_window = now - SURGE_WINDOW <= created_at <= now
             others = counts.get(official_id, 0) - (1 if in_window else 0)
