@@ -147,9 +147,13 @@ def refresh_persons(session: Session, *, person_ids: Iterable[int], now: datetim
         facts = post_facts(session, chunk)
         all_officials = {o for found in facts.values() for f in found for o in f.official_ids}
         names, places = official_context(session, all_officials)
+        # Persons locked in id order first, so concurrent refreshes (workers) cannot deadlock.
+        persons = session.scalars(
+            select(Person).where(Person.id.in_(chunk)).order_by(Person.id).with_for_update()
+        ).all()
         session.execute(delete(PersonOfficial).where(PersonOfficial.person_id.in_(chunk)))
         per_official: list[dict[str, int]] = []
-        for person in session.scalars(select(Person).where(Person.id.in_(chunk)).with_for_update()):
+        for person in persons:
             found = facts.get(person.id, [])
             assessment = assess(found, official_names=names, places=places)
             before = set(person.signals or {})
