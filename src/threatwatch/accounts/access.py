@@ -5,6 +5,8 @@ Routes never test roles themselves; they depend on ``deps.require(Permission.X)`
 this table; ``tests/web/test_access.py`` enumerates every route and proves the refusals.
 
 Support staff see only what was escalated to them: ``may_view_item`` is the single object-level rule.
+Persons of concern (profiles of people) are for analysts and admins alone; support meets an author only
+through the escalated items it can open.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Permission(StrEnum):
     EXPORT_EVIDENCE = "export_evidence"  # evidence packs (support: escalated items, whole officials)
     CLOSE_ESCALATIONS = "close_escalations"  # mark an escalation done (the support team's case is closed)
     VIEW_OFFICIALS = "view_officials"  # official pages and their timelines
+    VIEW_PERSONS = "view_persons"  # persons of concern: the list, person pages (support: never)
+    MANAGE_PERSONS = "manage_persons"  # a person's status and notes; link and unlink accounts
     VIEW_SOURCES = "view_sources"  # sources health
     VIEW_MODELS = "view_models"  # model versions and their metrics
     MANAGE_MODELS = "manage_models"  # promote or roll back a model version (issue 7)
@@ -39,6 +43,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_ESCALATIONS,
             Permission.EXPORT_EVIDENCE,
             Permission.VIEW_OFFICIALS,
+            Permission.VIEW_PERSONS,
+            Permission.MANAGE_PERSONS,
             Permission.OWN_ACCOUNT,
         }
     ),

@@ -22,7 +22,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from threatwatch import __version__
 from threatwatch.accounts import AccountError
 from threatwatch.config import Settings, get_settings
+from threatwatch.evidence import PersonEvidenceError
 from threatwatch.ops.logs import configure_logging
+from threatwatch.persons.casework import PersonError, PersonNotFoundError
 from threatwatch.review.errors import (
     ClaimConflict,
     DecisionError,
@@ -41,6 +43,7 @@ from threatwatch.web.routes import (
     health,
     models,
     officials,
+    persons,
     review,
     sources,
     subscriptions,
@@ -65,6 +68,9 @@ ERROR_STATUS: dict[type[Exception], int] = {
     ClaimConflict: 409,
     DecisionError: 422,
     AccountError: 422,
+    PersonNotFoundError: 404,  # before PersonError: the first kind that matches gives the status
+    PersonError: 422,
+    PersonEvidenceError: 422,
 }
 
 
@@ -100,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         review.router,
         escalations.router,
         officials.router,
+        persons.router,
+        persons.api_router,
         sources.router,
         models.router,
         api.router,
@@ -133,9 +141,9 @@ def _back_to(request: Request) -> str:
     if explicit:
         return safe_next(explicit, "/")
     parts = request.url.path.strip("/").split("/")
-    if parts[0] == "items" and len(parts) > 1:
-        return f"/items/{parts[1]}"
-    return f"/{parts[0]}" if parts[0] in ("users", "account", "queue", "subscriptions") else "/"
+    if parts[0] in ("items", "persons") and len(parts) > 1:
+        return f"/{parts[0]}/{parts[1]}"
+    return f"/{parts[0]}" if parts[0] in ("users", "account", "queue", "subscriptions", "persons") else "/"
 
 
 def _error_page(request: Request, code: int, detail: str) -> Response:
@@ -168,6 +176,8 @@ def _error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ReviewError, service_error)
     app.add_exception_handler(AccountError, service_error)
+    app.add_exception_handler(PersonError, service_error)
+    app.add_exception_handler(PersonEvidenceError, service_error)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

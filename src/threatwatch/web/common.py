@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from threatwatch.accounts.access import Permission, can
 from threatwatch.db.models import Post, User
-from threatwatch.evidence import EvidencePack, build_evidence_pack
+from threatwatch.evidence import EvidencePack, PersonEvidencePack, build_evidence_pack
 from threatwatch.review import authorise
 from threatwatch.review.errors import DecisionError, NotAllowedError
 
@@ -93,7 +93,7 @@ def official_evidence(
     return build_evidence_pack(session, actor=user, item_ids=ids, now=now)
 
 
-def evidence_response(pack: EvidencePack, fmt: str) -> Response:
+def evidence_response(pack: EvidencePack | PersonEvidencePack, fmt: str) -> Response:
     """The pack as a download: JSON (UTF-8) or a printable HTML document."""
     if fmt == "json":
         return Response(

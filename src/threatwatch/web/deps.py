@@ -6,7 +6,8 @@ For other routers (``web/routes/subscriptions.py``, ``web/routes/health.py``, ..
   request succeeds and rolls back when it raises.
 - ``CurrentUser``: any signed-in user (cookie session or ``Authorization: Bearer`` API token).
 - ``AnalystUser`` (review work), ``ReaderUser`` (official pages), ``EvidenceUser``, ``EscalationsUser``,
-  ``SubscriberUser`` (alert subscriptions: support, admin), ``ModelAdminUser`` (promote/roll back
+  ``SubscriberUser`` (alert subscriptions: support, admin), ``PersonsUser`` / ``PersonsEditor`` (persons
+  of concern: read; status, notes, linking: analyst, admin), ``ModelAdminUser`` (promote/roll back
   models: admin), ``AdminUser`` (users): users holding that permission; or
   ``Annotated[User, Depends(require(Permission.X))]`` with a permission from ``accounts.access``.
 - ``Public``: put ``dependencies=[Public]`` on a route that must answer without login (health checks);
@@ -152,6 +153,8 @@ ReaderUser = Annotated[User, Depends(require(Permission.VIEW_OFFICIALS))]
 SourcesUser = Annotated[User, Depends(require(Permission.VIEW_SOURCES))]
 ModelsUser = Annotated[User, Depends(require(Permission.VIEW_MODELS))]
 ModelAdminUser = Annotated[User, Depends(require(Permission.MANAGE_MODELS))]
+PersonsUser = Annotated[User, Depends(require(Permission.VIEW_PERSONS))]
+PersonsEditor = Annotated[User, Depends(require(Permission.MANAGE_PERSONS))]
 SubscriberUser = Annotated[User, Depends(require(Permission.MANAGE_SUBSCRIPTIONS))]
 AdminUser = Annotated[User, Depends(require(Permission.MANAGE_USERS))]
 AccountUser = Annotated[User, Depends(require(Permission.OWN_ACCOUNT))]

@@ -17,9 +17,11 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threatwatch.accounts.access import Permission, can
 from threatwatch.db.models import Official, Source
 from threatwatch.domain import FLAGGED_LABELS, LABELS, ReviewStatus, Urgency
 from threatwatch.evidence import build_evidence_pack
+from threatwatch.persons.views import person_of_item
 from threatwatch.review.claims import claim_item, claim_next, release_item
 from threatwatch.review.decisions import bulk_dismiss, close_item, decide_item, escalate_item, undo_decision
 from threatwatch.review.detail import get_item
@@ -203,6 +205,10 @@ def item_page(
             "labels": LABEL_VALUES,
             "flagged_labels": FLAGGED_VALUES,
             "urgencies": [u.value for u in Urgency],
+            # Analysts and admins go on to the author's person; support sees authors only in items.
+            "person_id": (
+                person_of_item(session, item_id=item_id) if can(user.role, Permission.VIEW_PERSONS) else None
+            ),
         },
         user=user,
     )
