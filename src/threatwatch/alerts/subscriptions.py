@@ -2,6 +2,9 @@
 
 A bad spec raises ``SubscriptionError`` with a message for humans and stores nothing; that includes a
 webhook or Apprise target on a non-public address, unless private targets are allowed (``targets``).
+
+A subscription follows officials (by id or organisation), persons of concern (``person_ids``:
+their new flagged posts and newly raised signals, ``threatwatch.persons``), or both.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from threatwatch import audit
 from threatwatch.alerts.schedule import parse_hhmm
 from threatwatch.alerts.status import redact_target
 from threatwatch.alerts.targets import BlockedTargetError, TargetURLError, check_target, normalise_webhook_url
-from threatwatch.db.models import Official, Subscription, User
+from threatwatch.db.models import Official, Person, Subscription, User
 from threatwatch.domain import SEVERITY, Label
 
 TRIGGERS = ("flagged", "escalated", "both")
@@ -45,6 +48,7 @@ class SubscriptionSpec:
     subscriber_team: str | None = None
     official_ids: list[int] = field(default_factory=list)
     organisation: str | None = None
+    person_ids: list[int] = field(default_factory=list)
     trigger: str = "both"
     min_severity: float = 0.0
     labels: list[str] = field(default_factory=list)
@@ -115,8 +119,13 @@ def _validate(
         if user_id is None:
             raise SubscriptionError(f"no user named {user_name!r}")
     organisation = _blank_to_none(spec.organisation)
-    if not spec.official_ids and organisation is None:
-        raise SubscriptionError("choose officials or an organisation to follow")
+    if not spec.official_ids and organisation is None and not spec.person_ids:
+        raise SubscriptionError("choose officials or an organisation to follow, or persons")
+    if spec.person_ids:
+        found = set(session.scalars(select(Person.id).where(Person.id.in_(spec.person_ids))))
+        absent = sorted(set(spec.person_ids) - found)
+        if absent:
+            raise SubscriptionError(f"no person with id {', '.join(map(str, absent))}")
     if spec.official_ids:
         known = set(session.scalars(select(Official.id).where(Official.id.in_(spec.official_ids))))
         missing = sorted(set(spec.official_ids) - known)
@@ -170,6 +179,7 @@ def create_subscription(
         subscriber_team=team,
         official_ids=sorted(set(spec.official_ids)),
         organisation=organisation,
+        person_ids=sorted(set(spec.person_ids)),
         trigger=spec.trigger,
         min_severity=spec.min_severity,
         labels=sorted(set(spec.labels)),
@@ -191,7 +201,11 @@ def create_subscription(
         action="create_subscription",
         object_type="subscription",
         object_id=subscription.id,
-        details={"channel": spec.channel, "trigger": spec.trigger},
+        details={
+            "channel": spec.channel,
+            "trigger": spec.trigger,
+            "person_ids": sorted(set(spec.person_ids)),
+        },
     )
     return subscription
 
@@ -239,12 +253,15 @@ def matched_officials(
     ``severity`` (label weight × model score, the queue's base priority) only filters ``flagged``
     events: an analyst's escalation always passes.
     """
-    if subscription.trigger not in (trigger, "both"):
+    if not wants_post(subscription, trigger=trigger, label=label, severity=severity):
         return []
-    if subscription.labels and label not in subscription.labels:
-        return []
-    if trigger == "flagged" and severity < subscription.min_severity:
-        return []
+    return followed_officials(subscription, official_ids=official_ids, organisations=organisations)
+
+
+def followed_officials(
+    subscription: Subscription, *, official_ids: Iterable[int], organisations: Mapping[int, str]
+) -> list[int]:
+    """Those of ``official_ids`` the subscription follows, by id or by organisation."""
     followed = set(subscription.official_ids)
     return sorted(
         oid
@@ -252,6 +269,35 @@ def matched_officials(
         if oid in followed
         or (subscription.organisation is not None and organisations.get(oid) == subscription.organisation)
     )
+
+
+def wants_post(subscription: Subscription, *, trigger: str, label: str, severity: float) -> bool:
+    """Whether the subscription's trigger, labels and minimum severity let a post's event through,
+    whoever it is about (what ``matched_officials`` checks before it looks at the officials)."""
+    if subscription.trigger not in (trigger, "both"):
+        return False
+    if subscription.labels and label not in subscription.labels:
+        return False
+    return not (trigger == "flagged" and severity < subscription.min_severity)
+
+
+def follows_person(subscription: Subscription, person_id: int | None) -> bool:
+    return person_id is not None and person_id in (subscription.person_ids or [])
+
+
+def forget_persons(session: Session, *, person_ids: Iterable[int]) -> int:
+    """Stop following persons that no longer exist (erased by retention); returns how many
+    subscriptions changed. One left following nothing is kept (it matches nothing until edited)."""
+    gone = set(person_ids)
+    changed = 0
+    if not gone:
+        return 0
+    for subscription in session.scalars(select(Subscription)):
+        followed = list(subscription.person_ids or [])
+        if gone & set(followed):
+            subscription.person_ids = [p for p in followed if p not in gone]
+            changed += 1
+    return changed
 
 
 def severity_of(label: str, score: float) -> float:
@@ -266,4 +312,5 @@ def describe_officials(subscription: Subscription, names: Mapping[int, str]) -> 
     parts = [names.get(oid, f"#{oid}") for oid in subscription.official_ids]
     if subscription.organisation:
         parts.append(f"alle van {subscription.organisation}")
+    parts.extend(f"persoon {pid}" for pid in subscription.person_ids or [])
     return parts

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 
-from threatwatch.cli import accounts, alerts, classifier, db, models, ops, review, serve, watch
+from threatwatch.cli import accounts, alerts, classifier, db, models, ops, persons, review, serve, watch
 from threatwatch.cli._common import app
 
 __all__ = ["app", "main"]
-_COMMAND_MODULES = (accounts, alerts, classifier, db, models, ops, review, serve, watch)
+_COMMAND_MODULES = (accounts, alerts, classifier, db, models, ops, persons, review, serve, watch)
 
 
 def main() -> None:

@@ -39,6 +39,9 @@ def subscriptions_add(
     organisation: Annotated[
         str | None, typer.Option(help="Follow every official of this organisation (resolved per event).")
     ] = None,
+    person: Annotated[
+        list[int] | None, typer.Option(help="Person id to follow (repeatable): their flags and signals.")
+    ] = None,
     trigger: Annotated[str, typer.Option(help="flagged, escalated or both.")] = "both",
     min_severity: Annotated[
         float, typer.Option(help="Flagged posts only above this (label weight × score, 0-1).")
@@ -76,6 +79,7 @@ def subscriptions_add(
         subscriber_team=team,
         official_ids=list(official or []),
         organisation=organisation,
+        person_ids=list(person or []),
         trigger=trigger,
         min_severity=min_severity,
         labels=list(label or []),
@@ -118,6 +122,7 @@ def subscriptions_list(
                 "subscriber": subscriber_name(session, s),
                 "officials": s.official_ids,
                 "organisation": s.organisation,
+                "persons": s.person_ids,
                 "trigger": s.trigger,
                 "min_severity": s.min_severity,
                 "labels": s.labels,
@@ -137,7 +142,11 @@ def subscriptions_list(
     table = Table("id", "name", "subscriber", "follows", "trigger", "labels", "channel", "mode")
     for r in rows:
         follows = ", ".join(
-            [*(f"#{i}" for i in r["officials"]), *([r["organisation"]] if r["organisation"] else [])]
+            [
+                *(f"#{i}" for i in r["officials"]),
+                *([r["organisation"]] if r["organisation"] else []),
+                *(f"person {p}" for p in r["persons"] or []),
+            ]
         )
         mode = r["mode"] + (f" {' '.join(r['digest_times'])}" if r["digest_times"] else "")
         if r["quiet_hours"]:

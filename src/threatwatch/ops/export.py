@@ -3,6 +3,10 @@
 Tables other issues add are found generically: any table with an ``official_id`` column (or an
 ``official_ids`` list) contributes the rows that name the official, so the export stays complete
 as the schema grows.
+
+An author's export also holds what ``threatwatch.persons`` keeps about them: the accounts their posts
+came from (with the display names seen), and each person those accounts belong to: the other accounts
+analysts linked to it, its computed signals and counts, its status and the analysts' notes.
 """
 
 from __future__ import annotations
@@ -11,11 +15,23 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from threatwatch import audit
-from threatwatch.db.models import AuditEvent, Base, Decision, Mention, Official, Post, ReviewItem
+from threatwatch.db.models import (
+    AuditEvent,
+    Author,
+    Base,
+    Decision,
+    Mention,
+    Official,
+    Person,
+    PersonNote,
+    PersonOfficial,
+    Post,
+    ReviewItem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +118,78 @@ def _posts(session: Session, where: Any) -> list[dict[str, Any]]:
     return [_post(session, post) for post in posts]
 
 
+def _account(author: Author) -> dict[str, Any]:
+    return {
+        "id": author.id,
+        "platform": author.platform,
+        "handle": author.handle,
+        "first_seen_at": _plain(author.first_seen_at),
+        "last_seen_at": _plain(author.last_seen_at),
+        "display_names": [
+            {"name": n.name, "first_seen_at": _plain(n.first_seen_at), "last_seen_at": _plain(n.last_seen_at)}
+            for n in author.names
+        ],
+    }
+
+
+def _persons_of_author(session: Session, author: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The accounts behind the byline ``author`` (its posts' accounts, or an account of that handle)
+    and the persons they belong to."""
+    accounts = list(
+        session.scalars(
+            select(Author)
+            .where(
+                or_(
+                    Author.id.in_(select(Post.author_id).where(Post.author == author)),
+                    Author.handle == author,
+                )
+            )
+            .options(selectinload(Author.names))
+            .order_by(Author.id)
+        )
+    )
+    person_ids = sorted({a.person_id for a in accounts})
+    persons: list[dict[str, Any]] = []
+    for person in session.scalars(
+        select(Person)
+        .where(Person.id.in_(person_ids))
+        .options(selectinload(Person.authors).selectinload(Author.names))
+        .order_by(Person.id)
+    ):
+        notes = session.scalars(
+            select(PersonNote).where(PersonNote.person_id == person.id).order_by(PersonNote.id)
+        )
+        officials = session.execute(
+            select(PersonOfficial.official_id, Official.name, PersonOfficial.posts, PersonOfficial.flagged)
+            .join(Official, Official.id == PersonOfficial.official_id)
+            .where(PersonOfficial.person_id == person.id)
+            .order_by(PersonOfficial.official_id)
+        )
+        persons.append(
+            {
+                "id": person.id,
+                "status": person.status,
+                "concern": person.concern,
+                "signals": person.signals,
+                "post_count": person.post_count,
+                "flagged_count": person.flagged_count,
+                "first_post_at": _plain(person.first_post_at),
+                "last_post_at": _plain(person.last_post_at),
+                "created_at": _plain(person.created_at),
+                "updated_at": _plain(person.updated_at),
+                "accounts": [_account(a) for a in person.authors],
+                "officials": [
+                    {"official_id": oid, "official": name, "posts": posts, "flagged": flagged}
+                    for oid, name, posts, flagged in officials
+                ],
+                "notes": [
+                    {"by": n.author_label, "text": n.text, "created_at": _plain(n.created_at)} for n in notes
+                ],
+            }
+        )
+    return [_account(a) for a in accounts], persons
+
+
 def _rows_naming_official(session: Session, official_id: int) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for table in Base.metadata.sorted_tables:
@@ -127,9 +215,15 @@ def export_subject(
     export: dict[str, Any]
     if author is not None:
         posts = _posts(session, Post.author == author)
-        if not posts:
+        accounts, persons = _persons_of_author(session, author)
+        if not posts and not accounts:
             raise SubjectNotFoundError(f"no posts by author {author!r}")
-        export = {"subject": {"kind": "author", "author": author}, "posts": posts}
+        export = {
+            "subject": {"kind": "author", "author": author},
+            "posts": posts,
+            "accounts": accounts,
+            "persons": persons,
+        }
     else:
         official = session.get(Official, official_id)
         if official is None:

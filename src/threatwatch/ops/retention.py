@@ -9,6 +9,10 @@ Items that are open, claimed or escalated are never touched: escalations are kep
 Posts that will never be classified (linked duplicates, languages not classified) count as not
 flagged; a duplicate of a post that is queued for review is kept until that post is erased, as
 evidence of how far it spread. Posts still waiting for their first classification are kept.
+
+Erasing a post also lets go of its account (``Post.author_id``). Afterwards an account with no
+retained post is erased, and a person left without accounts with it (``persons.erasure``); persons
+that keep posts are recomputed, so their signals never rest on erased posts.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from threatwatch.db.models import (
     RedactedPost,
     ReviewItem,
 )
+from threatwatch.persons.erasure import authors_of, erase_unretained
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,8 @@ CLOSED_STATUSES: tuple[str, ...] = ("decided", "closed")
 RETENTION_ACTOR = "retention"
 # Review statuses that retention and erasure leave alone: the item is still being handled.
 ACTIVE_STATUSES: frozenset[str] = frozenset({"open", "claimed", "escalated"})
+# Accounts collection met this recently are left to a later purge: it may be storing their posts now.
+RECENTLY_SEEN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,9 @@ class PurgeReport:
     closed_items: int = 0
     audit_events: int = 0
     dry_run: bool = False
+    # Accounts and persons erased for having no retained post (not counted in ``total``; not in dry runs).
+    accounts_erased: int = 0
+    persons_erased: int = 0
 
     @property
     def total(self) -> int:
@@ -199,11 +209,13 @@ def _note_tables() -> list[Table]:
     ]
 
 
-def redact_posts(session: Session, *, post_ids: Sequence[int], reason: str, now: datetime) -> None:
-    """Erase the personal content of these posts (see the module docstring); rows stay as tombstones."""
+def redact_posts(session: Session, *, post_ids: Sequence[int], reason: str, now: datetime) -> set[int]:
+    """Erase the personal content of these posts (see the module docstring); rows stay as tombstones.
+    Returns the accounts that wrote them, for ``persons.erasure.erase_unretained``."""
+    authors = authors_of(session, post_ids)
     for chunk in _chunks(list(post_ids)):
         session.execute(
-            update(Post).where(Post.id.in_(chunk)).values(text="", author=None, url=None),
+            update(Post).where(Post.id.in_(chunk)).values(text="", author=None, author_id=None, url=None),
             execution_options={"synchronize_session": False},
         )
         session.execute(
@@ -219,6 +231,7 @@ def redact_posts(session: Session, *, post_ids: Sequence[int], reason: str, now:
         session.add_all(RedactedPost(post_id=post_id, reason=reason, redacted_at=now) for post_id in chunk)
     session.flush()
     session.expire_all()
+    return authors
 
 
 def purge(session: Session, *, policy: RetentionPolicy, now: datetime, dry_run: bool = False) -> PurgeReport:
@@ -244,11 +257,26 @@ def purge(session: Session, *, policy: RetentionPolicy, now: datetime, dry_run: 
         return report
 
     _count_into_daily(session, posts=[(post_id, label, NOT_FLAGGED) for post_id, label in not_flagged])
-    redact_posts(session, post_ids=[post_id for post_id, _ in not_flagged], reason=NOT_FLAGGED, now=now)
+    authors = redact_posts(
+        session, post_ids=[post_id for post_id, _ in not_flagged], reason=NOT_FLAGGED, now=now
+    )
     for reason, items in ((DISMISSED, dismissed), ("closed", closed)):
         _count_into_daily(session, posts=[(post_id, label, status) for _, post_id, label, status in items])
-        redact_posts(session, post_ids=[post_id for _, post_id, _, _ in items], reason=reason, now=now)
+        authors |= redact_posts(
+            session, post_ids=[post_id for _, post_id, _, _ in items], reason=reason, now=now
+        )
     session.execute(delete(AuditEvent).where(AuditEvent.at < audit_cutoff))
+    # The sweep also takes accounts left over by an earlier purge (seen too recently then).
+    persons = erase_unretained(
+        session,
+        author_ids=authors,
+        actor=RETENTION_ACTOR,
+        reason="retention",
+        now=now,
+        sweep=True,
+        seen_before=now - RECENTLY_SEEN,
+    )
+    report.accounts_erased, report.persons_erased = persons.accounts, len(persons.persons)
     audit.record(
         session, actor=RETENTION_ACTOR, action="purge", details={**asdict(report), "policy": asdict(policy)}
     )
@@ -261,6 +289,8 @@ def purge(session: Session, *, policy: RetentionPolicy, now: datetime, dry_run: 
 class ErasureReport:
     erased: int = 0
     kept_active: int = 0
+    accounts_erased: int = 0
+    persons_erased: int = 0
 
 
 def erase_author(
@@ -270,7 +300,9 @@ def erase_author(
 
     Posts whose review item is still open, claimed or escalated are kept unless ``include_active``:
     they may be evidence of a threat, which an operator must weigh first (docs/data-protection.md).
-    Counts are kept as for any purge; the erasure is audited without repeating the name.
+    Counts are kept as for any purge; the erasure is audited without repeating the name. The accounts
+    that wrote the posts go when none of their posts is kept, and a person left without accounts with
+    them (names, notes, signals); a person keeping posts is recomputed.
     """
     latest = (
         select(Classification.post_id, func.max(Classification.id).label("classification_id"))
@@ -293,7 +325,9 @@ def erase_author(
         else:
             chosen.append((post_id, label or UNCLASSIFIED, status or NOT_FLAGGED))
     _count_into_daily(session, posts=chosen)
-    redact_posts(session, post_ids=[post_id for post_id, _, _ in chosen], reason="erasure", now=now)
+    authors = redact_posts(session, post_ids=[post_id for post_id, _, _ in chosen], reason="erasure", now=now)
+    persons = erase_unretained(session, author_ids=authors, actor=actor, reason="erasure", now=now)
+    report.accounts_erased, report.persons_erased = persons.accounts, len(persons.persons)
     report.erased = len(chosen)
     audit.record(session, actor=actor, action="erase_subject", object_type="author", details=asdict(report))
     return report

@@ -14,10 +14,11 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
-from threatwatch.db.types import utcnow
+from threatwatch.db.types import NullableJSONType, utcnow
 from threatwatch.domain import AlertStatus
 
 if TYPE_CHECKING:
+    from threatwatch.db.models.persons import Person
     from threatwatch.db.models.review import ReviewItem
 
 
@@ -83,25 +84,40 @@ class Alert(Base):
 
 
 class AlertItem(Base):
-    """A review item an alert tells about; unique per subscription and trigger, so never told twice."""
+    """What an alert tells about: a review item (unique per subscription and trigger, so never told
+    twice), or a person's newly raised signal (``trigger`` ``signal``; unique per subscription, person
+    and signal, so a signal that drops and rises again is not told again).
+
+    ``person_id`` is also set on a flagged item that reached the subscription because it follows the
+    post's author, so the message can say why.
+    """
 
     __tablename__ = "alert_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
-    trigger: Mapped[str] = mapped_column(String(20))  # flagged | escalated
-    review_item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
-    label: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str] = mapped_column(String(20))  # flagged | escalated | signal
+    review_item_id: Mapped[int | None] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
+    # A person erased by retention takes the alert items about them along.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    signal: Mapped[str | None] = mapped_column(String(30))  # persons.signals.SIGNALS
+    # Of a signal: {"detail": str, "post_ids": [...], "review_item_ids": [...]} (ids and wording only).
+    signal_details: Mapped[dict[str, Any] | None] = mapped_column(NullableJSONType)
+    label: Mapped[str] = mapped_column(String(20))  # a label, or "signal"
     urgency: Mapped[str | None] = mapped_column(String(20))
     event_at: Mapped[datetime]
 
     alert: Mapped[Alert] = relationship(back_populates="items")
-    review_item: Mapped[ReviewItem] = relationship()
+    review_item: Mapped[ReviewItem | None] = relationship()
+    person: Mapped[Person | None] = relationship()
 
     __table_args__ = (
         UniqueConstraint(
             "subscription_id", "trigger", "review_item_id", name="uq_alert_items_subscription_trigger_item"
+        ),
+        UniqueConstraint(
+            "subscription_id", "person_id", "signal", name="uq_alert_items_subscription_person_signal"
         ),
     )
 
