@@ -200,3 +200,48 @@ def test_failing_channel_is_shown_on_the_page_and_in_the_api(
     assert [(f["subscription"], f["last_error"]) for f in failures] == [("Kapot", "HTTP 500")]
     statuses = {a["subscription"]: a["status"] for a in client.get("/api/v1/alerts").json()}
     assert statuses == {"Werkt": "sent", "Kapot": "pending"}
+
+
+def test_only_roles_that_see_persons_may_follow_them(
+    session: Session,
+    officials: dict[str, Official],
+    client_as: ClientAs,  # noqa: F811
+) -> None:
+    from threatwatch.db.models import Person
+
+    person = Person(concern=0.5, signals={}, post_count=1, flagged_count=1)
+    session.add(person)
+    session.commit()
+    body = {
+        "name": "Volg persoon",
+        "subscriber_team": "Steunpunt",
+        "person_ids": [person.id],
+        "channel": "email",
+        "target": "team@steunpunt.example",
+    }
+    support, support_csrf = client_as(Role.SUPPORT)
+    refused = support.post("/api/v1/subscriptions", json=body, headers={"X-CSRF-Token": support_csrf})
+    assert refused.status_code == 403 and "following persons" in refused.json()["detail"]
+    page = support.get("/subscriptions")
+    assert 'name="person_ids"' not in page.text
+    form = {
+        "csrf_token": support_csrf,
+        "name": "x",
+        "subscriber_team": "t",
+        "channel": "email",
+        "target": "team@steunpunt.example",
+        "person_ids": str(person.id),
+    }
+    assert "following persons" in support.post("/subscriptions", data=form, follow_redirects=True).text
+    assert _count(session) == 0
+
+    admin, csrf = client_as(Role.ADMIN)
+    assert 'name="person_ids"' in admin.get("/subscriptions").text
+    created = admin.post("/api/v1/subscriptions", json=body, headers={"X-CSRF-Token": csrf})
+    assert created.status_code == 201 and created.json()["person_ids"] == [person.id]
+    unknown = admin.post(
+        "/api/v1/subscriptions", json={**body, "person_ids": [person.id + 99]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert unknown.status_code == 422 and "no person" in unknown.json()["detail"]
+    listed = admin.get("/subscriptions").text
+    assert f'href="/persons/{person.id}"' in listed

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from threatwatch import audit
-from threatwatch.accounts.access import Permission
+from threatwatch.accounts.access import Permission, can
 from threatwatch.alerts import SubscriptionError, SubscriptionSpec, create_subscription, remove_subscription
 from threatwatch.alerts.status import failing_channels, list_alerts, redact_target
 from threatwatch.alerts.subscriptions import (
@@ -88,6 +88,8 @@ add_messages(
         "subs.gave_up": ("opgegeven", "given up"),
         "subs.posts": ("Berichten", "Posts"),
         "subs.created": ("Aangemaakt", "Created"),
+        "subs.persons": ("Personen (nummers, komma's)", "Persons (numbers, commas)"),
+        "subs.person": ("persoon", "person"),
         "subs.never": ("nooit", "never"),
     }
 )
@@ -102,6 +104,9 @@ class SubscriptionIn(BaseModel):
     subscriber_user: str | None = None
     subscriber_team: str | None = None
     official_ids: list[DbId] = Field(default_factory=list)
+    person_ids: list[DbId] = Field(
+        default_factory=list, description="persons of concern to follow (needs the view_persons permission)"
+    )
     organisation: str | None = None
     trigger: str = Field(default="both", description="flagged, escalated or both")
     min_severity: float = 0.0
@@ -119,6 +124,7 @@ class SubscriptionOut(BaseModel):
     name: str
     subscriber: str
     official_ids: list[int]
+    person_ids: list[int]
     organisation: str | None
     trigger: str
     min_severity: float
@@ -140,6 +146,7 @@ def _out(session: Any, s: Subscription, *, secret: str | None = None) -> Subscri
         name=s.name,
         subscriber=subscriber_name(session, s),
         official_ids=s.official_ids,
+        person_ids=s.person_ids,
         organisation=s.organisation,
         trigger=s.trigger,
         min_severity=s.min_severity,
@@ -156,6 +163,11 @@ def _out(session: Any, s: Subscription, *, secret: str | None = None) -> Subscri
     )
 
 
+# Following a person sends alerts about that person: only roles that may see persons may follow them
+# (support sees persons only through escalated items, docs/data-protection.md).
+FOLLOW_PERSONS_REFUSED = "following persons needs a role that may see persons (analyst or admin)"
+
+
 # --- API ---
 
 
@@ -169,6 +181,8 @@ def subscriptions_api(session: SessionDep, user: SubscriberUser) -> list[Subscri
 def create_subscription_api(
     body: SubscriptionIn, session: SessionDep, settings: SettingsDep, user: SubscriberUser
 ) -> SubscriptionOut:
+    if body.person_ids and not can(user.role, Permission.VIEW_PERSONS):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, FOLLOW_PERSONS_REFUSED)
     spec = SubscriptionSpec(**body.model_dump(), mode="digest" if body.digest_times else "immediate")
     try:
         created = create_subscription(
@@ -216,6 +230,7 @@ def _page(request: Request, session: Any, user: Any, *, created: Subscription | 
     context = {
         "subscriptions": [_out(session, s) for s in list_subscriptions(session)],
         "official_names": {o.id: o.name for o in officials},
+        "may_follow_persons": can(user.role, Permission.VIEW_PERSONS),
         "officials": officials,
         "organisations": sorted({o.organisation for o in officials}),
         "failing": failing_channels(session),
@@ -241,7 +256,7 @@ def _times(value: str) -> list[str]:
     return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
 
 
-def _official_id(value: str) -> int:
+def _db_id(value: str) -> int:
     number = db_id_or_none(value)
     if number is None:
         raise ValueError(value)
@@ -260,9 +275,13 @@ async def add_subscription_page(
 
     try:
         severity = float(text("min_severity") or 0)
-        official_ids = [_official_id(v) for v in form.getlist("official_ids") if isinstance(v, str) and v]
+        official_ids = [_db_id(v) for v in form.getlist("official_ids") if isinstance(v, str) and v]
+        person_ids = [_db_id(v) for v in _times(text("person_ids"))]
     except ValueError:
-        flash(request, "error", "subs.failed", reason="min_severity and officials must be numbers")
+        flash(request, "error", "subs.failed", reason="min_severity, officials and persons must be numbers")
+        return RedirectResponse("/subscriptions", status_code=303)
+    if person_ids and not can(user.role, Permission.VIEW_PERSONS):
+        flash(request, "error", "subs.failed", reason=FOLLOW_PERSONS_REFUSED)
         return RedirectResponse("/subscriptions", status_code=303)
     digest = _times(text("digest_times"))
     spec = SubscriptionSpec(
@@ -272,6 +291,7 @@ async def add_subscription_page(
         subscriber_team=text("subscriber_team") or None,
         subscriber_user=text("subscriber_user") or None,
         official_ids=official_ids,
+        person_ids=person_ids,
         organisation=text("organisation") or None,
         trigger=text("trigger") or "both",
         min_severity=severity,
