@@ -69,28 +69,34 @@ def post_facts(session: Session, person_ids: Collection[int]) -> dict[int, list[
     if not person_ids:
         return {}
     rows = session.execute(_kept_posts(person_ids)).all()
-    post_ids = [row[0] for row in rows]
+    # Mentions, labels and decisions are selected by the persons' accounts, not by lists of post ids: a
+    # person with 1,000 posts would otherwise cost six statements of 500 bound parameters each, which
+    # SQLAlchemy and psycopg render anew on every call (benchmarks/persons.py). Rows of posts that
+    # ``_kept_posts`` leaves out (redacted, about no official) are fetched too and never looked up.
+    of_persons = (
+        select(Post.id)
+        .join(Author, Author.id == Post.author_id)
+        .where(Author.person_id.in_(sorted(person_ids)))
+    )
     officials: dict[int, list[int]] = defaultdict(list)
     labels: dict[int, str] = {}
     decided: dict[int, str] = {}
-    for start in range(0, len(post_ids), _CHUNK):
-        chunk = post_ids[start : start + _CHUNK]
-        for post_id, official_id in session.execute(
-            select(Mention.post_id, Mention.official_id).where(Mention.post_id.in_(chunk))
-        ):
-            officials[post_id].append(official_id)
-        for post_id, label in session.execute(
-            select(Classification.post_id, Classification.label)
-            .where(Classification.post_id.in_(chunk))
-            .order_by(Classification.id)
-        ):
-            labels[post_id] = label
-        for post_id, label in session.execute(
-            select(ReviewItem.post_id, Decision.label)
-            .join(Decision, Decision.review_item_id == ReviewItem.id)
-            .where(ReviewItem.post_id.in_(chunk), Decision.undone_at.is_(None))
-        ):
-            decided[post_id] = label
+    for post_id, official_id in session.execute(
+        select(Mention.post_id, Mention.official_id).where(Mention.post_id.in_(of_persons))
+    ):
+        officials[post_id].append(official_id)
+    for post_id, label in session.execute(
+        select(Classification.post_id, Classification.label)
+        .where(Classification.post_id.in_(of_persons))
+        .order_by(Classification.id)
+    ):
+        labels[post_id] = label
+    for post_id, label in session.execute(
+        select(ReviewItem.post_id, Decision.label)
+        .join(Decision, Decision.review_item_id == ReviewItem.id)
+        .where(ReviewItem.post_id.in_(of_persons), Decision.undone_at.is_(None))
+    ):
+        decided[post_id] = label
     facts: dict[int, list[PostFact]] = defaultdict(list)
     for post_id, person_id, at, text in rows:
         label = decided.get(post_id) or labels.get(post_id) or Label.NONE.value

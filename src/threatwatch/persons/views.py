@@ -7,7 +7,6 @@ so who looked at whom is part of the audit trail. Callers check the role first (
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -33,7 +32,6 @@ from threatwatch.persons.casework import PersonNotFoundError
 from threatwatch.persons.profile import assess_person, post_facts
 from threatwatch.persons.signals import SIGNALS
 
-_CHUNK = 500
 MAX_PAGE = 200
 
 
@@ -199,7 +197,7 @@ def person_page(session: Session, *, person_id: int, actor: str, record_view: bo
         raise PersonNotFoundError(f"no person {person_id}")
     facts = post_facts(session, [person_id]).get(person_id, [])
     assessment = assess_person(session, facts)
-    details = _post_details(session, [f.post_id for f in facts])
+    details = _post_details(session, person_id)
     official_ids = sorted({o for f in facts for o in f.official_ids})
     names = {
         official_id: name
@@ -283,21 +281,20 @@ def person_page(session: Session, *, person_id: int, actor: str, record_view: bo
 
 
 def _post_details(
-    session: Session, post_ids: Sequence[int]
+    session: Session, person_id: int
 ) -> dict[int, tuple[str | None, str, str, int | None, str | None]]:
-    """(url, account, source name, review item id, item status) of each post."""
-    found: dict[int, tuple[str | None, str, str, int | None, str | None]] = {}
-    for start in range(0, len(post_ids), _CHUNK):
-        chunk = post_ids[start : start + _CHUNK]
+    """(url, account, source name, review item id, item status) of each post of the person: one
+    statement by the person's accounts, not by lists of post ids (see ``profile.post_facts``)."""
+    return {
+        post_id: (url, handle, source, item_id, status)
         for post_id, url, handle, source, item_id, status in session.execute(
             select(Post.id, Post.url, Author.handle, Source.name, ReviewItem.id, ReviewItem.status)
             .join(Author, Author.id == Post.author_id)
             .join(Source, Source.id == Post.source_id)
             .outerjoin(ReviewItem, ReviewItem.post_id == Post.id)
-            .where(Post.id.in_(chunk))
-        ):
-            found[post_id] = (url, handle, source, item_id, status)
-    return found
+            .where(Author.person_id == person_id)
+        )
+    }
 
 
 def person_of_item(session: Session, *, item_id: int) -> int | None:
