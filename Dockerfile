@@ -22,7 +22,7 @@ COPY src ./src
 COPY pipelines ./pipelines
 RUN pip install . && pip uninstall --yes pip
 COPY models /opt/threatwatch/models
-# Bake the base weights: the project's own cache builder (classify.e5_base via load_classifier) writes
+# Bake the base weights: the project's own cache builder (classify.e5.base via load_classifier) writes
 # the float32 encoder once, here, instead of on every container's first start. It writes the cache
 # world-readable, so the non-root user below can read what root built.
 RUN THREATWATCH_DATA_DIR=/tmp/threatwatch python -c "from pathlib import Path; \

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from threatwatch.classify.cascade import TRANSFORMER_DIR, CascadeModel, cascade_labels
-from threatwatch.classify.data import Example, load_labelled_data
+from threatwatch.classify.evaluation.suites import STREAM_DIR, STREAM_FILE
 from threatwatch.classify.prevalence import shift
-from threatwatch.classify.suites import STREAM_DIR, STREAM_FILE
+from threatwatch.classify.training.data import Example, load_labelled_data
 from threatwatch.config import get_settings
 from threatwatch.domain import FLAGGED_LABELS, Label
 from threatwatch.registry import current_model_path
@@ -104,7 +104,7 @@ def run_mode(
     if mode == "a":
         from transformers import pipeline
 
-        from threatwatch.classify.transformer import TransformerStage
+        from threatwatch.classify.transformer.stage import TransformerStage
 
         fp32 = TransformerStage.from_pretrained(path / "transformer", base_cache_dir=settings.cache_dir)
         classifier = pipeline(

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from threatwatch.classify.suites import STREAM_DIR, STREAM_FILE
+from threatwatch.classify.evaluation.suites import STREAM_DIR, STREAM_FILE
 from threatwatch.config import get_settings
 from threatwatch.registry import load_classifier
 

@@ -42,8 +42,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from threatwatch.classify.data import Example, load_labelled_data
-from threatwatch.classify.suites import FUNCTIONAL_DIR, STREAM_DIR
+from threatwatch.classify.evaluation.suites import FUNCTIONAL_DIR, STREAM_DIR
+from threatwatch.classify.training.data import Example, load_labelled_data
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.migrate import upgrade_database

@@ -51,7 +51,7 @@ def sample_texts(n: int, seed: int = 7) -> list[str]:
     """n unique Dutch messages: 85% ordinary (label none), 15% flagged or abuse, all from the held-out
     (dev and test) splits: the model has seen the training split, and its fast stage settles messages
     it was trained on more readily than new ones, which would flatter every figure here."""
-    from threatwatch.classify.data import load_labelled_data
+    from threatwatch.classify.training.data import load_labelled_data
     from threatwatch.domain import Label
 
     held_out = [e for e in load_labelled_data(REPO / "labelled_data") if e.split != "train"]

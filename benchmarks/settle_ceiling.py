@@ -34,9 +34,9 @@ from threatwatch.classify.cascade import (
     cascade_labels,
     choose_settle_threshold,
 )
-from threatwatch.classify.data import Example, load_labelled_data, read_examples
-from threatwatch.classify.dedupe import near_duplicate_pairs
 from threatwatch.classify.fast import TRAINING_ARGS_FILE, FastStageModel, FastTrainingArguments
+from threatwatch.classify.training.data import Example, load_labelled_data, read_examples
+from threatwatch.classify.training.dedupe import near_duplicate_pairs
 from threatwatch.config import get_settings
 from threatwatch.domain import FLAGGED_LABELS, Label
 from threatwatch.registry import current_model_path

@@ -111,7 +111,7 @@ def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 messages per label per split from the real data, so every split has every label."""
     import csv
 
-    from threatwatch.classify.data import load_labelled_data
+    from threatwatch.classify.training.data import load_labelled_data
     from threatwatch.domain import LABELS
 
     directory = tmp_path_factory.mktemp("labelled")

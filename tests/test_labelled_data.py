@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from threatwatch.classify.data import Example, load_labelled_data, split_counts, split_of
-from threatwatch.classify.dedupe import near_duplicate_pairs
+from threatwatch.classify.training.data import Example, load_labelled_data, split_counts, split_of
+from threatwatch.classify.training.dedupe import near_duplicate_pairs
 from threatwatch.domain import LABELS, Label
 
 from .conftest import REPO_ROOT

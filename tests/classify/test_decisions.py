@@ -11,7 +11,7 @@ from threatwatch.classify.cascade import (
     choose_exit_threshold,
     choose_settle_threshold,
 )
-from threatwatch.classify.thresholds import tune_thresholds
+from threatwatch.classify.training.thresholds import tune_thresholds
 from threatwatch.domain import Label
 
 # columns: threat, coercion, doxxing, abuse, none

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from transformers import BertModel, PreTrainedTokenizerFast
 
-from threatwatch.classify import e5_base
-from threatwatch.classify.e5_base import E5Header, e5_weights_path, embed, load_e5_base, read_e5_header
+from threatwatch.classify.e5 import base as e5_base
+from threatwatch.classify.e5.base import E5Header, e5_weights_path, embed, load_e5_base, read_e5_header
 
 LONG_TEXT = (
     "Gisteravond sprak de wethouder van Amsterdam tijdens een drukbezochte informatieavond over de "

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from threatwatch.classify.cascade import CascadeConfig, CascadeModel
-from threatwatch.classify.early_exit import (
+from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
+from threatwatch.classify.transformer.early_exit import (
     GATE_CONFIG_FILE,
     ExitGate,
     ExitGateArguments,
@@ -25,8 +26,7 @@ from threatwatch.classify.early_exit import (
     gated_proba,
     pooled_features,
 )
-from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
-from threatwatch.classify.transformer import TransformerStage, TransformerTrainingArguments
+from threatwatch.classify.transformer.stage import TransformerStage, TransformerTrainingArguments
 from threatwatch.domain import FLAGGED_LABELS, LABELS
 
 from ..conftest import MODEL_CACHE

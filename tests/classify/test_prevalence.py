@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from threatwatch.classify.evaluate import evaluate, format_evaluation
+from threatwatch.classify.evaluation.evaluate import evaluate, format_evaluation
 from threatwatch.classify.prevalence import (
     label_counts,
     precision_at_prevalence,
@@ -13,7 +13,7 @@ from threatwatch.classify.prevalence import (
     shift,
     stream_shares,
 )
-from threatwatch.classify.thresholds import tune_for_stream
+from threatwatch.classify.training.thresholds import tune_for_stream
 
 TRAINED = {"threat": 100, "coercion": 50, "doxxing": 50, "abuse": 100, "none": 700}
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from threatwatch.classify.data import load_labelled_data
 from threatwatch.classify.fast import PIPELINE_FILE, FastStageModel, FastTrainingArguments
 from threatwatch.classify.sentence_embeddings import DIMENSIONS, SentenceEmbeddings, embed
+from threatwatch.classify.training.data import load_labelled_data
 from threatwatch.domain import LABELS
 
 from ..conftest import REPO_ROOT

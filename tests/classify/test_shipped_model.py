@@ -15,8 +15,8 @@ import pytest
 
 from threatwatch.classify.base import Classifier
 from threatwatch.classify.cascade import CascadeModel
-from threatwatch.classify.data import load_labelled_data
-from threatwatch.classify.suites import run_functional_suite, run_stream_set
+from threatwatch.classify.evaluation.suites import run_functional_suite, run_stream_set
+from threatwatch.classify.training.data import load_labelled_data
 from threatwatch.domain import LABELS
 from threatwatch.registry import current_model_path, load_model
 

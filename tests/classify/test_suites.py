@@ -12,16 +12,16 @@ import numpy.typing as npt
 import pytest
 
 from threatwatch.classify.base import ClassificationResult, Span, decide
-from threatwatch.classify.data import LabelledDataError, load_labelled_data
-from threatwatch.classify.dedupe import near_duplicate_pairs
-from threatwatch.classify.explain import explained_results
-from threatwatch.classify.suites import (
+from threatwatch.classify.evaluation.suites import (
     format_functional,
     format_stream,
     load_functional_suite,
     run_functional_suite,
     run_stream_set,
 )
+from threatwatch.classify.explain import explained_results
+from threatwatch.classify.training.data import LabelledDataError, load_labelled_data
+from threatwatch.classify.training.dedupe import near_duplicate_pairs
 from threatwatch.domain import Label
 
 from ..conftest import REPO_ROOT

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from threatwatch.classify.card import write_model_card
-from threatwatch.classify.data import load_labelled_data
 from threatwatch.classify.fast import FastStageModel, FastTrainingArguments
-from threatwatch.classify.train import train_fast_model
+from threatwatch.classify.training.card import write_model_card
+from threatwatch.classify.training.data import load_labelled_data
+from threatwatch.classify.training.train import train_fast_model
 from threatwatch.registry import ModelNotFoundError, current_model_path
 from threatwatch.registry.pointer import set_current_model
 

@@ -19,8 +19,8 @@ import torch
 from safetensors import safe_open
 from transformers import pipeline
 
-from threatwatch.classify.e5_base import load_e5_base
-from threatwatch.classify.transformer import (
+from threatwatch.classify.e5.base import load_e5_base
+from threatwatch.classify.transformer.stage import (
     CONFIG_FILE,
     TRAINING_ARGS_FILE,
     WEIGHTS_FILE,
@@ -28,7 +28,7 @@ from threatwatch.classify.transformer import (
     TransformerStage,
     TransformerTrainingArguments,
 )
-from threatwatch.classify.transformer_training import sample_none
+from threatwatch.classify.transformer.training import sample_none
 from threatwatch.domain import LABELS
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from threatwatch.classify.base import Classifier
-from threatwatch.classify.evaluate import evaluate
+from threatwatch.classify.evaluation.evaluate import evaluate
+from threatwatch.classify.evaluation.user_data import evaluate_file, parse_label_map
 from threatwatch.classify.inputs import InputError, RowReader
-from threatwatch.classify.user_data import evaluate_file, parse_label_map
 from threatwatch.cli import app
 from threatwatch.config import get_settings
 from threatwatch.domain import Label

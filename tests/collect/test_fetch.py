@@ -10,7 +10,7 @@ import pytest
 
 from threatwatch.collect.fetch import FetchError, fetch_url, make_client
 
-from .loopback import LoopbackServer, Route
+from ..loopback import LoopbackServer, Route
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 

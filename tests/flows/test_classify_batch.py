@@ -13,7 +13,7 @@ from threatwatch.db.models import Classification, Post, ReviewItem
 from threatwatch.flows.classify_batch import classify_batch_on, live_model_version
 from threatwatch.registry import live_classifier
 
-from . import rows
+from ..ops import rows
 
 pytestmark = pytest.mark.slow
 

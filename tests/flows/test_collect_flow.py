@@ -14,8 +14,8 @@ from threatwatch.flows.collect import CollectSummary, collect_flow
 from threatwatch.flows.explain import explain_flow
 from threatwatch.watchlist import import_officials
 
-from .conftest import DEMO_DIR, flow_overrides
-from .loopback import LoopbackServer, Route
+from ..conftest import DEMO_DIR, flow_overrides
+from ..loopback import LoopbackServer, Route
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

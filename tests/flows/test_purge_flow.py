@@ -12,7 +12,7 @@ from threatwatch.config import Settings
 from threatwatch.db.models import DailyCount, Post
 from threatwatch.flows.purge import purge_flow
 
-from . import rows
+from ..ops import rows
 
 
 def test_purge_flow_erases_expired_posts_and_keeps_counts(

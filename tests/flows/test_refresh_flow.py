@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from threatwatch.config import Settings
 from threatwatch.flows.review import refresh_priorities_flow
 
-from .conftest import add_item, make_official, make_source
+from ..review.conftest import add_item, make_official, make_source
 
 
 def test_refresh_flow_lifts_a_current_surge(

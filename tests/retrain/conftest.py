@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from threatwatch.classify.data import Example, load_labelled_data
-from threatwatch.classify.train import train_fast_model
+from threatwatch.classify.training.data import Example, load_labelled_data
+from threatwatch.classify.training.train import train_fast_model
 from threatwatch.config import Settings
 from threatwatch.registry.pointer import set_current_model
 

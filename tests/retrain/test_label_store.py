@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threatwatch.classify.data import Example, load_labelled_data
+from threatwatch.classify.training.data import Example, load_labelled_data
 from threatwatch.db.models import Decision, ExternalLabel
 from threatwatch.ops.retention import redact_posts
 from threatwatch.retrain.dataset import ADDED_FILE, assemble

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from threatwatch.classify.data import Example
-from threatwatch.classify.evaluate import evaluate
+from threatwatch.classify.evaluation.evaluate import evaluate
+from threatwatch.classify.training.data import Example
 from threatwatch.domain import Label
 from threatwatch.retrain.compare import TEST, Comparison, Side, promotion_verdict
 from threatwatch.retrain.quality import Agreement

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threatwatch.classify import train as training
+from threatwatch.classify.training import train as training
 from threatwatch.config import Settings
 from threatwatch.db.models import ModelVersion
 from threatwatch.flows.retrain import RetrainSummary, retrain_flow, retrain_when_due_flow

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from threatwatch.classify.base import Classifier
-from threatwatch.classify.data import Example, load_labelled_data
+from threatwatch.classify.evaluation.suites import FunctionalReport, FunctionalResult, StreamReport
 from threatwatch.classify.fast import FastTrainingArguments
-from threatwatch.classify.suites import FunctionalReport, FunctionalResult, StreamReport
-from threatwatch.classify.train import train_fast_model
+from threatwatch.classify.training.data import Example, load_labelled_data
+from threatwatch.classify.training.train import train_fast_model
 from threatwatch.domain import Label
 from threatwatch.registry import load_model
 from threatwatch.retrain.compare import (

@@ -10,7 +10,7 @@ from threatwatch.db.models import Official
 from threatwatch.watchlist import OfficialMatcher, OfficialRef, WatchlistError, import_officials
 from threatwatch.watchlist.names import split_dutch_name
 
-from .conftest import DEMO_DIR
+from ..conftest import DEMO_DIR
 
 OFFICIALS = [
     OfficialRef(1, "Jan van der Berg", "Burgemeester", (), ("@jvdberg",)),

@@ -15,12 +15,12 @@ from threatwatch.classify.base import ClassificationResult, Span, decide
 from threatwatch.classify.explain import explained_results, verified_spans
 from threatwatch.classify.fast import CONFIG_FILE, FastStageModel, FastTrainingArguments
 from threatwatch.classify.prevalence import prior_weights, shift
-from threatwatch.classify.thresholds import tune_for_stream, tune_thresholds
+from threatwatch.classify.training.thresholds import tune_for_stream, tune_thresholds
 from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
 
 if TYPE_CHECKING:  # torch is imported only when a transformer is actually loaded
-    from threatwatch.classify.early_exit import ExitGate, ExitGateArguments
-    from threatwatch.classify.transformer import TransformerStage
+    from threatwatch.classify.transformer.early_exit import ExitGate, ExitGateArguments
+    from threatwatch.classify.transformer.stage import TransformerStage
 
 FAST_DIR = "fast"
 TRANSFORMER_DIR = "transformer"
@@ -38,12 +38,12 @@ class CascadeConfig:
     settle_none_threshold: float
     thresholds: dict[str, float] = field(default_factory=dict)
     labels: tuple[str, ...] = tuple(label.value for label in LABELS)
-    # Per-channel dynamic int8, feed-forward outputs kept in fp32 (see transformer_model.py): faster,
+    # Per-channel dynamic int8, feed-forward outputs kept in fp32 (see transformer/model.py): faster,
     # nearly always the same label as fp32 (speed: README). The model card reports the quantised model.
     int8: bool = True
-    # The transformer's exit gate (see early_exit.py) settles an escalated message when the flagged
-    # share of its probabilities after the first layers is below this; None: every escalated message
-    # runs the whole transformer.
+    # The transformer's exit gate (see transformer/early_exit.py) settles an escalated message when the
+    # flagged share of its probabilities after the first layers is below this; None: every escalated
+    # message runs the whole transformer.
     exit_settle_below: float | None = None
     # Per stage ("fast", "transformer"), the factors that move its probabilities from the label mix it
     # trained on to a real stream's (`prevalence`); empty: scores as the stages give them.
@@ -90,7 +90,7 @@ class CascadeModel:
         if hard.size:
             escalated_texts = [texts[int(i)] for i in hard]
             if self.gate is not None and self.config.exit_settle_below is not None:
-                from threatwatch.classify.early_exit import gated_proba
+                from threatwatch.classify.transformer.early_exit import gated_proba
 
                 probabilities[hard], at_gate = gated_proba(
                     self.transformer, self.gate, escalated_texts, settle_below=self.config.exit_settle_below
@@ -148,7 +148,7 @@ class CascadeModel:
         fast_dev = self.fast.predict_proba(dev_texts)
         gate_dev: npt.NDArray[np.float64] | None = None
         if self.gate is not None:
-            from threatwatch.classify.early_exit import gate_and_full_proba
+            from threatwatch.classify.transformer.early_exit import gate_and_full_proba
 
             gate_dev, transformer_dev = gate_and_full_proba(self.transformer, self.gate, dev_texts)
         else:
@@ -214,8 +214,8 @@ class CascadeModel:
 
     @classmethod
     def from_pretrained(cls, directory: Path, *, base_cache_dir: Path) -> CascadeModel:
-        from threatwatch.classify.early_exit import ExitGate
-        from threatwatch.classify.transformer import TransformerStage
+        from threatwatch.classify.transformer.early_exit import ExitGate
+        from threatwatch.classify.transformer.stage import TransformerStage
 
         raw = json.loads((directory / CONFIG_FILE).read_text())
         raw["labels"] = tuple(raw["labels"])
@@ -284,7 +284,7 @@ def choose_exit_threshold(
     """The highest flagged share below which the exit gate may settle what the fast stage escalated,
     while flagged recall on dev of the whole cascade stays within ``max_recall_loss`` of the transformer
     deciding everything. Higher settles more: faster. None when not even the lowest step fits."""
-    from threatwatch.classify.early_exit import ExitGate
+    from threatwatch.classify.transformer.early_exit import ExitGate
 
     reference = _flagged_recall(transformer_probabilities, np.ones(len(gold), dtype=bool), gold, thresholds)
     escalated = fast_probabilities[:, NONE_COLUMN] < settle_none_threshold

@@ -48,8 +48,8 @@ def classify(
     """Classify messages with the live model; flagged ones come with the words that drove the decision.
     A --file is read and classified in batches of 256 rows, with a progress bar on stderr."""
     from threatwatch.classify import ClassificationResult
+    from threatwatch.classify.evaluation.user_data import classify_file
     from threatwatch.classify.inputs import InputError, RowReader
-    from threatwatch.classify.user_data import classify_file
     from threatwatch.registry import ModelNotFoundError, live_classifier
 
     if file is not None and texts:
@@ -134,9 +134,9 @@ def train(
     """Train the classifier from labelled_data/ and write a model directory with metrics and a card."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from threatwatch.classify.evaluate import format_evaluation
+    from threatwatch.classify.evaluation.evaluate import format_evaluation
     from threatwatch.classify.fast import FastTrainingArguments
-    from threatwatch.classify.train import STAGES, train_model
+    from threatwatch.classify.training.train import STAGES, train_model
 
     if stage not in STAGES:
         raise fail(f"unknown stage {stage!r}: use 'cascade' or 'fast'", 2)
@@ -233,10 +233,10 @@ def evaluate(
     ]
     if given or text_column != "text":
         raise fail(f"{', '.join(given) or '--text-column'} needs --file", 2)
-    from threatwatch.classify.card import read_description, write_model_card
-    from threatwatch.classify.data import load_labelled_data
-    from threatwatch.classify.evaluate import format_evaluation
-    from threatwatch.classify.suites import format_functional, format_stream
+    from threatwatch.classify.evaluation.evaluate import format_evaluation
+    from threatwatch.classify.evaluation.suites import format_functional, format_stream
+    from threatwatch.classify.training.card import read_description, write_model_card
+    from threatwatch.classify.training.data import load_labelled_data
     from threatwatch.registry import ModelNotFoundError, current_model_path, load_model
 
     settings = get_settings()
@@ -273,9 +273,13 @@ def _evaluate_file(
     prevalence: float | None,
     out: Path | None,
 ) -> None:
+    from threatwatch.classify.evaluation.user_data import (
+        evaluate_file,
+        format_file_evaluation,
+        parse_label_map,
+    )
     from threatwatch.classify.inputs import InputError, RowReader
     from threatwatch.classify.prevalence import STREAM_FLAGGED_SHARE
-    from threatwatch.classify.user_data import evaluate_file, format_file_evaluation, parse_label_map
     from threatwatch.registry import ModelNotFoundError, load_classifier
 
     try:

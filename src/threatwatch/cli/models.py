@@ -103,7 +103,7 @@ def labels_conflicts(
 ) -> None:
     """Labels to adjudicate: analysts who disagree, labels that contradict labelled_data, and (with
     --model) labels the live model confidently puts elsewhere. Also prints inter-analyst agreement."""
-    from threatwatch.classify.data import load_labelled_data
+    from threatwatch.classify.training.data import load_labelled_data
     from threatwatch.registry import ModelNotFoundError, live_classifier
     from threatwatch.retrain.labels import all_records, group_items
     from threatwatch.retrain.quality import agreement, contradictions, disagreements, model_disagreements

@@ -58,7 +58,7 @@ def train_task(
 ) -> Staged:
     arguments = None
     if transformer_args:
-        from threatwatch.classify.transformer import TransformerTrainingArguments
+        from threatwatch.classify.transformer.stage import TransformerTrainingArguments
 
         arguments = TransformerTrainingArguments(**transformer_args)
     return train_challenger(

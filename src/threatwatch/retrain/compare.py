@@ -12,11 +12,11 @@ import numpy as np
 import numpy.typing as npt
 
 from threatwatch.classify.base import Classifier
-from threatwatch.classify.card import evaluate_on
-from threatwatch.classify.data import Example
-from threatwatch.classify.evaluate import Evaluation, format_evaluation
-from threatwatch.classify.plots import expected_calibration_error, write_card_plots
-from threatwatch.classify.suites import FunctionalReport, FunctionalResult, StreamReport, run_world
+from threatwatch.classify.evaluation.evaluate import Evaluation, format_evaluation
+from threatwatch.classify.evaluation.suites import FunctionalReport, FunctionalResult, StreamReport, run_world
+from threatwatch.classify.training.card import evaluate_on
+from threatwatch.classify.training.data import Example
+from threatwatch.classify.training.plots import expected_calibration_error, write_card_plots
 from threatwatch.retrain.quality import Agreement
 
 COMPARISON_FILE = "COMPARISON.md"
@@ -60,9 +60,9 @@ class Comparison:
 
 @dataclass(frozen=True)
 class WorldComparison:
-    """Both models on the realistic stream set and the functional suite (`classify.suites`), where the
-    labelled data has them: what the fixed test split, written in the training data's style, cannot
-    show."""
+    """Both models on the realistic stream set and the functional suite (`classify.evaluation.suites`),
+    where the labelled data has them: what the fixed test split, written in the training data's style,
+    cannot show."""
 
     champion_stream: StreamReport | None = None
     challenger_stream: StreamReport | None = None

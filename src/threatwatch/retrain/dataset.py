@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from threatwatch.classify.data import Example, load_labelled_data
+from threatwatch.classify.training.data import Example, load_labelled_data
 from threatwatch.domain import Label
 from threatwatch.retrain.labels import LabelledItem, text_key
 from threatwatch.retrain.quality import Agreement, Conflict, agreement, contradictions, disagreements

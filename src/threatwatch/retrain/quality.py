@@ -14,8 +14,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import cohen_kappa_score
 
 from threatwatch.classify.base import Classifier
-from threatwatch.classify.data import Example
-from threatwatch.classify.dedupe import MIN_SHARED_WORD_SHARE, NEAR_DUPLICATE_COSINE, skeleton
+from threatwatch.classify.training.data import Example
+from threatwatch.classify.training.dedupe import MIN_SHARED_WORD_SHARE, NEAR_DUPLICATE_COSINE, skeleton
 from threatwatch.domain import LABELS
 from threatwatch.retrain.labels import LabelledItem, text_key
 
@@ -77,8 +77,8 @@ def near_duplicates(
     queries: Sequence[str], corpus: Sequence[str], *, threshold: float = NEAR_DUPLICATE_COSINE
 ) -> list[tuple[int, int]]:
     """(query index, corpus index) of the best near-duplicate per query, by the same measure as
-    ``classify.dedupe`` (skeleton character n-gram cosine and shared words), computed in chunks so that
-    thousands of labels against the labelled data stay small in memory."""
+    ``classify.training.dedupe`` (skeleton character n-gram cosine and shared words), computed in chunks
+    so that thousands of labels against the labelled data stay small in memory."""
     if not queries or not corpus:
         return []
     query_skeletons = [skeleton(t) for t in queries]

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from threatwatch.classify.train import Progress
+from threatwatch.classify.training.train import Progress
 from threatwatch.config import Settings
 from threatwatch.registry import load_model, versions
 from threatwatch.retrain.compare import (
@@ -85,7 +85,7 @@ def train_challenger(
     progress: Progress | None = None,
 ) -> Staged:
     """Train both stages (or the fast stage alone) into a fresh staging folder under ``model_dir``."""
-    from threatwatch.classify.train import STAGES, train_model
+    from threatwatch.classify.training.train import STAGES, train_model
 
     if stage not in STAGES:
         raise RetrainError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")

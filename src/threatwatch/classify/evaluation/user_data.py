@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from threatwatch.classify.base import ClassificationResult, Classifier
-from threatwatch.classify.evaluate import LABEL_INDEX, Evaluation, evaluate, format_evaluation
+from threatwatch.classify.evaluation.evaluate import LABEL_INDEX, Evaluation, evaluate, format_evaluation
 from threatwatch.classify.inputs import Row, RowReader, count_lines
 from threatwatch.classify.prevalence import STREAM_FLAGGED_SHARE
 from threatwatch.domain import FLAGGED_LABELS, LABELS, Label
@@ -263,7 +263,7 @@ def evaluate_file(
         seconds=time.perf_counter() - started,
     )
     if out_dir is not None:
-        from threatwatch.classify.user_report import write_report
+        from threatwatch.classify.evaluation.user_report import write_report
 
         write_report(out_dir, report, scored)
     return report

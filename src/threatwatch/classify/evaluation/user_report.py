@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from threatwatch.classify.evaluate import format_evaluation
-from threatwatch.classify.plots import write_card_plots
+from threatwatch.classify.evaluation.evaluate import format_evaluation
+from threatwatch.classify.training.plots import write_card_plots
 from threatwatch.domain import LABELS
 
 if TYPE_CHECKING:
-    from threatwatch.classify.user_data import FileEvaluation, ScoredRows
+    from threatwatch.classify.evaluation.user_data import FileEvaluation, ScoredRows
 
 REPORT_FILE = "report.html"
 FIGURE_CAPTIONS = ("precision-recall curves", "confusion matrix", "reliability diagram")
@@ -57,7 +57,7 @@ def _figures(out_dir: Path, report: FileEvaluation, scored: ScoredRows) -> str:
 
 def write_report(out_dir: Path, report: FileEvaluation, scored: ScoredRows) -> Path:
     """Write ``report.html`` (and the figures, when the file was scored) into ``out_dir``."""
-    from threatwatch.classify.user_data import MISCLASSIFIED_FILE, format_distribution
+    from threatwatch.classify.evaluation.user_data import MISCLASSIFIED_FILE, format_distribution
 
     sections = [
         f"<h1>Evaluation of {escape(report.model_version)} on {escape(report.path.name)}</h1>",

@@ -12,16 +12,16 @@ import numpy as np
 import numpy.typing as npt
 
 from threatwatch.classify.base import Classifier
-from threatwatch.classify.data import Example, split_counts
-from threatwatch.classify.evaluate import Evaluation, evaluate, format_evaluation
-from threatwatch.classify.plots import expected_calibration_error, write_card_plots
-from threatwatch.classify.suites import (
+from threatwatch.classify.evaluation.evaluate import Evaluation, evaluate, format_evaluation
+from threatwatch.classify.evaluation.suites import (
     FunctionalReport,
     StreamReport,
     format_functional,
     format_stream,
     run_world,
 )
+from threatwatch.classify.training.data import Example, split_counts
+from threatwatch.classify.training.plots import expected_calibration_error, write_card_plots
 from threatwatch.domain import LABELS
 
 METRICS_FILE = "metrics.json"

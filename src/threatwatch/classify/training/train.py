@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from threatwatch.classify.card import CardReport, evaluate_on, write_model_card
-from threatwatch.classify.data import Example, load_labelled_data
 from threatwatch.classify.fast import CONFIG_FILE, FastStageModel, FastTrainingArguments
 from threatwatch.classify.prevalence import STREAM_ABUSE_SHARE, STREAM_FLAGGED_SHARE
-from threatwatch.classify.thresholds import (
+from threatwatch.classify.training.card import CardReport, evaluate_on, write_model_card
+from threatwatch.classify.training.data import Example, load_labelled_data
+from threatwatch.classify.training.thresholds import (
     FLAGGED_RECALL_TARGET,
     HARD_NEGATIVE_FALSE_FLAG_BUDGET,
     HARD_NEGATIVE_FALSE_FLAG_CAP,
@@ -111,11 +111,11 @@ def train_cascade_model(
 ) -> TrainReport:
     """Train both stages (and, with ``exit_gate=True``, the exit gate), tune thresholds and settle points on
     dev, save, reload as served, add a card. The gate is off by default: on the test split its dev-tuned
-    threshold cost 4.5 points of flagged recall (see early_exit.py). ``gate_args`` are
+    threshold cost 4.5 points of flagged recall (see transformer/early_exit.py). ``gate_args`` are
     `early_exit.ExitGateArguments`."""
     from threatwatch.classify.cascade import TRANSFORMER_DIR, CascadeConfig, CascadeModel
-    from threatwatch.classify.early_exit import ExitGateArguments
-    from threatwatch.classify.transformer import TransformerStage, TransformerTrainingArguments
+    from threatwatch.classify.transformer.early_exit import ExitGateArguments
+    from threatwatch.classify.transformer.stage import TransformerStage, TransformerTrainingArguments
 
     started = time.monotonic()
     fast_args = fast_args or FastTrainingArguments()
@@ -158,7 +158,7 @@ def train_cascade_model(
 def _fit_gate(transformer: Any, train: list[Example], gate_args: Any, progress: Progress | None) -> Any:
     """The exit gate, fitted on the training split's hidden states after ``gate_args.layer`` layers of the
     transformer as served (int8), so the gate sees at training what it sees in service."""
-    from threatwatch.classify.early_exit import ExitGate, pooled_features
+    from threatwatch.classify.transformer.early_exit import ExitGate, pooled_features
 
     if progress:
         progress("exit gate", 0, 1)
@@ -183,11 +183,11 @@ def add_exit_gate(
     on train, tuned on dev and carded like a fresh run: upgrades a trained cascade without the minutes
     of fine-tuning. ``int8_scope`` changes which layers the served transformer quantises."""
     from threatwatch.classify.cascade import FAST_DIR, TRANSFORMER_DIR, CascadeConfig
-    from threatwatch.classify.early_exit import ExitGateArguments
-    from threatwatch.classify.transformer import (
+    from threatwatch.classify.transformer.early_exit import ExitGateArguments
+    from threatwatch.classify.transformer.stage import (
         CONFIG_FILE as TRANSFORMER_CONFIG,
     )
-    from threatwatch.classify.transformer import (
+    from threatwatch.classify.transformer.stage import (
         TRAINING_ARGS_FILE,
         TransformerStage,
         TransformerTrainingArguments,
@@ -344,7 +344,7 @@ def train_model(
     fast_args = fast_args or FastTrainingArguments(seed=seed)
     if stage == "fast":
         return train_fast_model(data_dir=data_dir, model_dir=model_dir, args=fast_args, progress=progress)
-    from threatwatch.classify.transformer import TransformerTrainingArguments
+    from threatwatch.classify.transformer.stage import TransformerTrainingArguments
 
     return train_cascade_model(
         data_dir=data_dir,

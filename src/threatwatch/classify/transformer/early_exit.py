@@ -33,9 +33,9 @@ from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression
 from transformers.masking_utils import create_bidirectional_mask
 
-from threatwatch.classify.transformer import TransformerStage
-from threatwatch.classify.transformer_model import E5ForMessageClassification, mean_pool
-from threatwatch.classify.transformer_training import label_indices
+from threatwatch.classify.transformer.model import E5ForMessageClassification, mean_pool
+from threatwatch.classify.transformer.stage import TransformerStage
+from threatwatch.classify.transformer.training import label_indices
 from threatwatch.domain import FLAGGED_LABELS, LABELS
 
 __all__ = [

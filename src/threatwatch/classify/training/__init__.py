@@ -1,0 +1,1 @@
+"""Training: labelled data, near-duplicates, threshold tuning, training runs, model cards and figures."""
