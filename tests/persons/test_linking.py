@@ -158,3 +158,26 @@ def test_the_list_puts_persons_of_concern_first_and_filters_by_official(session:
     water = session.scalars(select(Official.id).where(Official.name == "Sanne Verbruggen")).one()
     assert list_persons(session, actor="analist", everyone=True, official_id=water).total == 0
     assert old in [r.id for r in list_persons(session, actor="analist", everyone=True, sort="posts").rows]
+
+
+def test_the_page_shows_the_timeline_a_page_at_a_time_and_the_stored_signals(
+    session: Session, analyst: User
+) -> None:
+    old, _new = _two_accounts(session)
+    nieuw = _author(session, "@nieuw@social.example")
+    link_account(session, person_id=old, author_id=nieuw.id, user=analyst, note="zelfde persoon", now=NOW)
+    first = person_page(session, person_id=old, actor="analist", timeline_limit=2)
+    rest = person_page(session, person_id=old, actor="analist", timeline_offset=2, timeline_limit=2)
+    everything = person_page(session, person_id=old, actor="analist", timeline_limit=None)
+    assert [e.post_id for e in first.timeline + rest.timeline] == [e.post_id for e in everything.timeline][:4]
+    assert first.timeline_total == rest.timeline_total == len(everything.timeline) == 5
+    assert sum(first.label_counts.values()) == 5  # counts and chart cover every post, not the page
+    stored = session.get(Person, old)
+    assert stored is not None
+    assert {s.name: s.post_ids for s in first.signals} == {
+        name: found["post_ids"] for name, found in stored.signals.items()
+    }
+    # A summary that does not match the posts (never refreshed) is computed from the posts instead.
+    stored.post_count, stored.signals, stored.concern = 0, {}, 0.0
+    live = person_page(session, person_id=old, actor="analist")
+    assert {s.name for s in live.signals} == {s.name for s in first.signals} and live.concern > 0

@@ -112,7 +112,7 @@ def persons_show(
     from threatwatch.persons.views import person_page
 
     with _acting(user, Permission.VIEW_PERSONS) as (session, acting):
-        page = person_page(session, person_id=person_id, actor=acting.username)
+        page = person_page(session, person_id=person_id, actor=acting.username, timeline_limit=None)
         data: dict[str, Any] = {
             "id": page.id,
             "status": page.status,

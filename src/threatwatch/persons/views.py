@@ -184,10 +184,30 @@ class PersonPage:
     signals: list[SignalView]
     notes: list[PersonNote]
     history: list[AuditEvent] = field(default_factory=list)
+    # The timeline is one page of the person's posts: ``timeline_offset`` newest skipped, of the total.
+    timeline_total: int = 0
+    timeline_offset: int = 0
 
 
-def person_page(session: Session, *, person_id: int, actor: str, record_view: bool = True) -> PersonPage:
-    """Everything the person page shows; signals are computed from the posts as they are now."""
+TIMELINE_PAGE = 100
+
+
+def person_page(
+    session: Session,
+    *,
+    person_id: int,
+    actor: str,
+    record_view: bool = True,
+    timeline_offset: int = 0,
+    timeline_limit: int | None = TIMELINE_PAGE,
+) -> PersonPage:
+    """Everything the person page shows: counts and the chart over all their posts, the timeline one
+    page at a time (newest first; ``timeline_limit=None`` for all of it).
+
+    Signals and concern are the ones ``refresh_persons`` stored (every change of the person's posts,
+    labels or accounts refreshes them); where the stored summary does not match the posts (a person the
+    upgrade created and nobody refreshed yet) they are computed here from the posts as they are now.
+    """
     person = session.scalar(
         select(Person)
         .where(Person.id == person_id)
@@ -196,8 +216,25 @@ def person_page(session: Session, *, person_id: int, actor: str, record_view: bo
     if person is None:
         raise PersonNotFoundError(f"no person {person_id}")
     facts = post_facts(session, [person_id]).get(person_id, [])
-    assessment = assess_person(session, facts)
-    details = _post_details(session, person_id)
+    if person.post_count == len(facts):
+        concern = person.concern
+        signals = [
+            SignalView(name, float(found["value"]), str(found["detail"]), [int(p) for p in found["post_ids"]])
+            for name in SIGNALS
+            if (found := (person.signals or {}).get(name)) is not None
+        ]
+    else:
+        assessment = assess_person(session, facts)
+        concern = assessment.concern
+        signals = [
+            SignalView(s.name, s.value, s.detail, list(s.post_ids))
+            for name in SIGNALS
+            if (s := assessment.signals.get(name)) is not None
+        ]
+    newest_first = facts[::-1]
+    end = None if timeline_limit is None else timeline_offset + max(1, timeline_limit)
+    shown = newest_first[timeline_offset:end]
+    details = _post_details(session, [f.post_id for f in shown])
     official_ids = sorted({o for f in facts for o in f.official_ids})
     names = {
         official_id: name
@@ -218,23 +255,24 @@ def person_page(session: Session, *, person_id: int, actor: str, record_view: bo
             review_item_id=details[f.post_id][3],
             item_status=details[f.post_id][4],
         )
-        for f in reversed(facts)  # newest first
+        for f in shown
     ]
     per_official: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    weeks: dict[date, Counter[str]] = defaultdict(Counter)
+    label_counts: Counter[str] = Counter()
     for fact in facts:
         for official in set(fact.official_ids):
             per_official[official][0] += 1
             per_official[official][1] += int(fact.flagged)
-    weeks: dict[date, Counter[str]] = defaultdict(Counter)
-    for fact in facts:
         day = fact.at.date()
         weeks[day - timedelta(days=day.weekday())][fact.label.value] += 1
+        label_counts[fact.label.value] += 1
     if record_view:
         audit.record(session, actor=actor, action="person.view", object_type="person", object_id=person_id)
     return PersonPage(
         id=person.id,
         status=person.status,
-        concern=assessment.concern,
+        concern=concern,
         accounts=[
             AccountView(
                 id=a.id,
@@ -247,17 +285,15 @@ def person_page(session: Session, *, person_id: int, actor: str, record_view: bo
             for a in person.authors
         ],
         timeline=timeline,
-        label_counts={label.value: sum(1 for f in facts if f.label == label) for label in LABELS},
+        timeline_total=len(facts),
+        timeline_offset=timeline_offset,
+        label_counts={label.value: label_counts[label.value] for label in LABELS},
         officials=sorted(
             (OfficialCount(o, names.get(o, str(o)), c[0], c[1]) for o, c in per_official.items()),
             key=lambda c: (-c.posts, c.name),
         ),
         weeks=[(week, {label.value: weeks[week][label.value] for label in LABELS}) for week in sorted(weeks)],
-        signals=[
-            SignalView(s.name, s.value, s.detail, list(s.post_ids))
-            for name in SIGNALS
-            if (s := assessment.signals.get(name)) is not None
-        ],
+        signals=signals,
         notes=list(
             session.scalars(
                 select(PersonNote)
@@ -281,10 +317,11 @@ def person_page(session: Session, *, person_id: int, actor: str, record_view: bo
 
 
 def _post_details(
-    session: Session, person_id: int
+    session: Session, post_ids: list[int]
 ) -> dict[int, tuple[str | None, str, str, int | None, str | None]]:
-    """(url, account, source name, review item id, item status) of each post of the person: one
-    statement by the person's accounts, not by lists of post ids (see ``profile.post_facts``)."""
+    """(url, account, source name, review item id, item status) of the posts shown (one page)."""
+    if not post_ids:
+        return {}
     return {
         post_id: (url, handle, source, item_id, status)
         for post_id, url, handle, source, item_id, status in session.execute(
@@ -292,7 +329,7 @@ def _post_details(
             .join(Author, Author.id == Post.author_id)
             .join(Source, Source.id == Post.source_id)
             .outerjoin(ReviewItem, ReviewItem.post_id == Post.id)
-            .where(Author.person_id == person_id)
+            .where(Post.id.in_(post_ids))
         )
     }
 

@@ -217,6 +217,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "person.names": ("Weergavenamen", "Display names"),
     "person.seen": ("Gezien", "Seen"),
     "person.timeline": ("Berichten, nieuwste eerst", "Posts, newest first"),
+    "person.showing": ("Bericht {first}–{last} van {total}", "Posts {first}–{last} of {total}"),
+    "person.newer": ("nieuwere", "newer"),
+    "person.older": ("oudere", "older"),
     "person.no_posts": (
         "Geen bewaarde berichten over bestuurders op de volglijst.",
         "No retained posts about watched officials.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threatwatch.db.models.base import Base
@@ -24,3 +24,6 @@ class AuditEvent(Base):
     object_type: Mapped[str | None] = mapped_column(String(50))
     object_id: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    # A person's (or any object's) history without reading the whole trail.
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id", "action"),)

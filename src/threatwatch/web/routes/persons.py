@@ -41,6 +41,7 @@ from threatwatch.persons.casework import (
 from threatwatch.persons.signals import SIGNALS
 from threatwatch.persons.views import (
     MAX_PAGE,
+    TIMELINE_PAGE,
     AccountView,
     OfficialCount,
     PersonPage,
@@ -166,8 +167,15 @@ def persons_page(
 
 
 @router.get("/persons/{person_id}")
-def person_detail(request: Request, session: SessionDep, user: PersonsUser, person_id: DbId) -> Response:
-    page = person_page(session, person_id=person_id, actor=user.username)  # audited: person.view
+def person_detail(
+    request: Request,
+    session: SessionDep,
+    user: PersonsUser,
+    person_id: DbId,
+    offset: Annotated[Offset, Query(description="newest posts of the timeline to skip")] = 0,
+) -> Response:
+    # Audited (person.view); the timeline shows one page of TIMELINE_PAGE posts, counts and chart all.
+    page = person_page(session, person_id=person_id, actor=user.username, timeline_offset=offset)
     t = translator(request)
     chart = labels_per_week_svg(
         page.weeks, title=t("person.chart_title"), label_names={v: t(f"label.{v}") for v in LABEL_VALUES}
@@ -185,6 +193,16 @@ def person_detail(request: Request, session: SessionDep, user: PersonsUser, pers
             "links": {e.post_id: external_link(e.url) for e in page.timeline},
             "statuses": STATUS_VALUES,
             "platforms": list(platforms),
+            "timeline_prev": (
+                str(request.url.include_query_params(offset=max(offset - TIMELINE_PAGE, 0)))
+                if offset
+                else None
+            ),
+            "timeline_next": (
+                str(request.url.include_query_params(offset=offset + TIMELINE_PAGE))
+                if offset + TIMELINE_PAGE < page.timeline_total
+                else None
+            ),
             "max_note": MAX_NOTE_LENGTH,
         },
         user=user,
@@ -312,7 +330,11 @@ class PersonOut(BaseModel):
     status: str | None
     concern: float
     accounts: list[AccountOut]
-    timeline: list[TimelineEntry] = Field(description="posts about watched officials, newest first")
+    timeline: list[TimelineEntry] = Field(
+        description="posts about watched officials, newest first: timeline_limit after timeline_offset"
+    )
+    timeline_total: int = Field(description="all posts about watched officials")
+    timeline_offset: int
     label_counts: dict[str, int]
     officials: list[OfficialCount]
     weeks: list[WeekOut]
@@ -385,6 +407,8 @@ def _person_out(page: PersonPage) -> PersonOut:
         concern=page.concern,
         accounts=[_account_out(a) for a in page.accounts],
         timeline=page.timeline,
+        timeline_total=page.timeline_total,
+        timeline_offset=page.timeline_offset,
         label_counts=page.label_counts,
         officials=page.officials,
         weeks=[WeekOut(week=week, counts=counts) for week, counts in page.weeks],
@@ -425,8 +449,22 @@ def persons_api(
 
 
 @api_router.get("/persons/{person_id}")
-def person_api(session: SessionDep, user: PersonsUser, person_id: DbId) -> PersonOut:
-    return _person_out(person_page(session, person_id=person_id, actor=user.username))
+def person_api(
+    session: SessionDep,
+    user: PersonsUser,
+    person_id: DbId,
+    timeline_offset: Annotated[Offset, Query()] = 0,
+    timeline_limit: Annotated[int, Query(ge=1, le=1000)] = TIMELINE_PAGE,
+) -> PersonOut:
+    return _person_out(
+        person_page(
+            session,
+            person_id=person_id,
+            actor=user.username,
+            timeline_offset=timeline_offset,
+            timeline_limit=timeline_limit,
+        )
+    )
 
 
 @api_router.post("/persons/{person_id}/status")

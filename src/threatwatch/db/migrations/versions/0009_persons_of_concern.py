@@ -115,6 +115,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("person_ids", JSON, server_default="[]", nullable=False))
+    op.create_index("ix_audit_events_object", "audit_events", ["object_type", "object_id", "action"])
     _attribute_existing_posts()
 
 
@@ -179,6 +180,7 @@ def _attribute_existing_posts() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_events_object", table_name="audit_events")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_column("person_ids")
     with op.batch_alter_table("posts", schema=None) as batch_op:
