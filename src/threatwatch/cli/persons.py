@@ -4,10 +4,6 @@ against the role table as the web app does); every look and change is audited.""
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +12,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from threatwatch.accounts.access import Permission
-from threatwatch.cli._common import app, console, fail, open_session
-from threatwatch.config import get_settings
-from threatwatch.db.models import User
+from threatwatch.cli._common import acting_as, app, console, emit_json
 
 persons_app = typer.Typer(help="Persons of concern: the accounts behind posts and their signals.")
 app.add_typer(persons_app, name="persons")
@@ -29,31 +22,6 @@ app.add_typer(persons_app, name="persons")
 UserOpt = Annotated[str, typer.Option("--user", envvar="THREATWATCH_USER", help="Act as this account.")]
 NoteOpt = Annotated[str, typer.Option("--note", help="Why (required, kept on the person).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output.")]
-
-
-def _emit(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=str, ensure_ascii=False) + "\n")
-
-
-@contextmanager
-def _acting(username: str, permission: Permission) -> Iterator[tuple[Session, User]]:
-    """A transaction as ``username``, refused unless its role may do ``permission``; errors of the
-    persons services become one-line CLI errors (and roll back)."""
-    from threatwatch.accounts import get_user
-    from threatwatch.review import ReviewError
-    from threatwatch.review.authorise import ensure_allowed
-
-    with open_session(get_settings()) as session:
-        user = get_user(session, username=username)
-        if user is None or not user.active:
-            raise fail(f"no active user {username!r}")
-        try:
-            ensure_allowed(user, permission)
-            yield session, user
-            session.commit()
-        except (ReviewError, ValueError) as exc:
-            session.rollback()
-            raise fail(str(exc)) from exc
 
 
 @persons_app.command("list")
@@ -70,7 +38,7 @@ def persons_list(
     from threatwatch.domain import PersonStatus
     from threatwatch.persons.views import list_persons
 
-    with _acting(user, Permission.VIEW_PERSONS) as (session, acting):
+    with acting_as(user, Permission.VIEW_PERSONS) as (session, acting):
         try:
             chosen = None if status is None else PersonStatus(status)
         except ValueError:
@@ -86,7 +54,7 @@ def persons_list(
         )
     if as_json:
         for row in found.rows:
-            _emit(asdict(row))
+            emit_json(asdict(row))
         return
     table = Table("id", "concern", "status", "signals", "posts", "flagged", "last post", "accounts")
     for r in found.rows:
@@ -111,7 +79,7 @@ def persons_show(
     """One person: accounts, signals, posts per official, notes."""
     from threatwatch.persons.views import person_page
 
-    with _acting(user, Permission.VIEW_PERSONS) as (session, acting):
+    with acting_as(user, Permission.VIEW_PERSONS) as (session, acting):
         page = person_page(session, person_id=person_id, actor=acting.username, timeline_limit=None)
         data: dict[str, Any] = {
             "id": page.id,
@@ -125,7 +93,7 @@ def persons_show(
             "notes": [{"by": n.author_label, "at": n.created_at, "text": n.text} for n in page.notes],
         }
     if as_json:
-        _emit(data)
+        emit_json(data)
         return
     console.print(
         f"[bold]person {data['id']}[/]  concern {data['concern']:.2f}  status {data['status'] or '-'}"
@@ -164,7 +132,7 @@ def persons_link(
     """Link an account to a person: the analyst judges them one person."""
     from threatwatch.persons.casework import link_account
 
-    with _acting(user, Permission.MANAGE_PERSONS) as (session, acting):
+    with acting_as(user, Permission.MANAGE_PERSONS) as (session, acting):
         person = link_account(
             session, person_id=person_id, author_id=author_id, user=acting, note=note, now=datetime.now(UTC)
         )
@@ -181,7 +149,7 @@ def persons_unlink(
     """Take an account out of its person into a person of its own."""
     from threatwatch.persons.casework import unlink_account
 
-    with _acting(user, Permission.MANAGE_PERSONS) as (session, acting):
+    with acting_as(user, Permission.MANAGE_PERSONS) as (session, acting):
         new = unlink_account(session, author_id=author_id, user=acting, note=note, now=datetime.now(UTC))
         new_id = new.id
     console.print(f"account {author_id} is now person {new_id}")
@@ -196,7 +164,7 @@ def persons_status(
     """Set the analysts' assessment of a person."""
     from threatwatch.persons.casework import set_status
 
-    with _acting(user, Permission.MANAGE_PERSONS) as (session, acting):
+    with acting_as(user, Permission.MANAGE_PERSONS) as (session, acting):
         set_status(
             session,
             person_id=person_id,
@@ -220,7 +188,7 @@ def persons_refresh(
     from threatwatch.db.models import Person
     from threatwatch.persons.profile import refresh_persons
 
-    with _acting(user, Permission.MANAGE_PERSONS) as (session, acting):
+    with acting_as(user, Permission.MANAGE_PERSONS) as (session, acting):
         query = select(Person.id)
         if not everyone:
             query = query.where(Person.post_count == 0)
@@ -245,7 +213,7 @@ def persons_export(
     from threatwatch.evidence import build_person_evidence_pack
     from threatwatch.review.authorise import ensure_allowed
 
-    with _acting(user, Permission.VIEW_PERSONS) as (session, acting):
+    with acting_as(user, Permission.VIEW_PERSONS) as (session, acting):
         # Evidence for a police report: the role must both see persons and export evidence.
         ensure_allowed(acting, Permission.EXPORT_EVIDENCE)
         pack = build_person_evidence_pack(session, person_id=person_id, actor=acting, now=datetime.now(UTC))

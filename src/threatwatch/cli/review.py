@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +13,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from threatwatch.accounts.access import Permission, can
-from threatwatch.cli._common import app, console, fail, open_session
+from threatwatch.cli._common import acting_as, app, console, emit_json, fail, open_session
 from threatwatch.config import get_settings
 from threatwatch.db.models import ReviewItem, User
 
@@ -26,31 +23,6 @@ app.add_typer(queue_app, name="queue")
 UserOpt = Annotated[str, typer.Option("--user", envvar="THREATWATCH_USER", help="Act as this account.")]
 NoteOpt = Annotated[str | None, typer.Option(help="A note for the record.")]
 T = TypeVar("T")
-
-
-def _emit(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=str, ensure_ascii=False) + "\n")
-
-
-@contextmanager
-def _acting(username: str, permission: Permission) -> Iterator[tuple[Session, User]]:
-    """A transaction acting as ``username``, refused unless the role table lets its role do
-    ``permission`` (as the web app would); review errors become one-line CLI errors."""
-    from threatwatch.accounts import get_user
-    from threatwatch.review import ReviewError
-    from threatwatch.review.authorise import ensure_allowed
-
-    with open_session(get_settings()) as session:
-        user = get_user(session, username=username)
-        if user is None or not user.active:
-            raise fail(f"no active user {username!r}")
-        try:
-            ensure_allowed(user, permission)
-            yield session, user
-            session.commit()
-        except (ReviewError, ValueError) as exc:
-            session.rollback()
-            raise fail(str(exc)) from exc
 
 
 def _item_json(item: ReviewItem) -> dict[str, Any]:
@@ -72,7 +44,7 @@ def _run(
     """``action`` as ``username`` once the role may do ``permission`` and may see each of ``items``."""
     from threatwatch.review.authorise import ensure_item_visible
 
-    with _acting(username, permission) as (session, user):
+    with acting_as(username, permission) as (session, user):
         for item_id in items:
             ensure_item_visible(session, user=user, item_id=item_id)
         return action(session, user, datetime.now(UTC))
@@ -98,7 +70,7 @@ def queue_list(
             raise fail(str(exc)) from exc
     if as_json:
         for e in entries:
-            _emit(asdict(e))
+            emit_json(asdict(e))
         return
     table = Table("id", "prio", "status", "label", "score", "officials", "text", show_lines=True)
     for e in entries:
@@ -130,7 +102,7 @@ def queue_claim(
         item = claim_next(session, user=who, now=now, official_id=official, label=label)
         return None if item is None else _item_json(item)
 
-    _emit(_run(user, act, items=[item_id] if item_id is not None else []))
+    emit_json(_run(user, act, items=[item_id] if item_id is not None else []))
 
 
 @queue_app.command("release")
@@ -139,7 +111,7 @@ def queue_release(user: UserOpt, item_id: int) -> None:
     from threatwatch.review import release_item
 
     _run(user, lambda s, who, now: release_item(s, item_id=item_id, user=who, now=now), items=[item_id])
-    _emit({"id": item_id, "status": "open"})
+    emit_json({"id": item_id, "status": "open"})
 
 
 @queue_app.command("decide")
@@ -151,7 +123,7 @@ def queue_decide(user: UserOpt, item_id: int, label: str, note: NoteOpt = None) 
         d = decide_item(session, item_id=item_id, user=who, label=label, note=note, now=now)
         return {"decision_id": d.id, "item_id": item_id, "label": d.label, "corrected": d.corrected}
 
-    _emit(_run(user, act, items=[item_id]))
+    emit_json(_run(user, act, items=[item_id]))
 
 
 @queue_app.command("undo")
@@ -160,7 +132,7 @@ def queue_undo(user: UserOpt, decision_id: int) -> None:
     from threatwatch.review import undo_decision
 
     _run(user, lambda s, who, now: undo_decision(s, decision_id=decision_id, user=who, now=now))
-    _emit({"decision_id": decision_id, "undone": True})
+    emit_json({"decision_id": decision_id, "undone": True})
 
 
 @queue_app.command("dismiss")
@@ -169,7 +141,7 @@ def queue_dismiss(user: UserOpt, item_ids: list[int], note: NoteOpt = None) -> N
     from threatwatch.review import bulk_dismiss
 
     count = _run(user, lambda s, who, now: bulk_dismiss(s, item_ids=item_ids, user=who, now=now, note=note))
-    _emit({"dismissed": count, "requested": len(set(item_ids))})
+    emit_json({"dismissed": count, "requested": len(set(item_ids))})
 
 
 @queue_app.command("escalate")
@@ -188,7 +160,7 @@ def queue_escalate(
         )
         return {"escalation_id": e.id, "item_id": item_id, "urgency": e.urgency}
 
-    _emit(_run(user, act, items=[item_id]))
+    emit_json(_run(user, act, items=[item_id]))
 
 
 def _when(value: str | None) -> datetime | None:
@@ -233,4 +205,4 @@ def queue_export(
     json_path, html_path = out / f"{pack.filename_stem}.json", out / f"{pack.filename_stem}.html"
     json_path.write_bytes(pack.json_bytes())
     html_path.write_text(pack.html(), encoding="utf-8")
-    _emit({"items": len(pack.items), "json": str(json_path), "html": str(html_path)})
+    emit_json({"items": len(pack.items), "json": str(json_path), "html": str(html_path)})

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, delete, exists, func, insert, select
+from sqlalchemy import Select, delete, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from threatwatch import events
@@ -47,10 +47,35 @@ class RaisedSignal:
     detail: str
 
 
-def _kept_posts(person_ids: Collection[int]) -> Select[int, int, datetime, str]:
-    """The person's posts about watched officials that retention has not erased."""
+def _kept_posts(
+    person_ids: Collection[int], *, texts: bool
+) -> Select[int, int, datetime, str, str | None, str | None]:
+    """The person's posts about watched officials that retention has not erased, each with the label of
+    its live decision and of its newest classification (correlated subqueries: one statement, one
+    index probe per post, however many posts the person has)."""
+    decided = (
+        select(Decision.label)
+        .join(ReviewItem, ReviewItem.id == Decision.review_item_id)
+        .where(ReviewItem.post_id == Post.id, Decision.undone_at.is_(None))
+        .limit(1)
+        .scalar_subquery()
+    )
+    classified = (
+        select(Classification.label)
+        .where(Classification.post_id == Post.id)
+        .order_by(Classification.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     return (
-        select(Post.id, Author.person_id, func.coalesce(Post.published_at, Post.collected_at), Post.text)
+        select(
+            Post.id,
+            Author.person_id,
+            func.coalesce(Post.published_at, Post.collected_at),
+            Post.text if texts else literal(""),
+            decided,
+            classified,
+        )
         .join(Author, Author.id == Post.author_id)
         .where(
             Author.person_id.in_(sorted(person_ids)),
@@ -60,51 +85,35 @@ def _kept_posts(person_ids: Collection[int]) -> Select[int, int, datetime, str]:
     )
 
 
-def post_facts(session: Session, person_ids: Collection[int]) -> dict[int, list[PostFact]]:
-    """Each person's posts as the signals read them, oldest first.
+def post_facts(
+    session: Session, person_ids: Collection[int], *, texts: bool = True
+) -> dict[int, list[PostFact]]:
+    """Each person's posts as the signals read them, oldest first (``texts=False``: without their text,
+    for readers that show only a page of them; the leakage signal needs it).
 
     The label that counts is the analyst's live decision, else the newest classification; a post not
     classified (yet, or never: a linked repost, another language) counts as ``none``.
     """
     if not person_ids:
         return {}
-    rows = session.execute(_kept_posts(person_ids)).all()
-    # Mentions, labels and decisions are selected by the persons' accounts, not by lists of post ids: a
-    # person with 1,000 posts would otherwise cost six statements of 500 bound parameters each, which
-    # SQLAlchemy and psycopg render anew on every call (benchmarks/persons.py). Rows of posts that
-    # ``_kept_posts`` leaves out (redacted, about no official) are fetched too and never looked up.
-    of_persons = (
-        select(Post.id)
+    rows = session.execute(_kept_posts(person_ids, texts=texts)).all()
+    # Mentions are selected by the persons' accounts, not by a list of post ids: a person with 1,000
+    # posts would otherwise cost statements of hundreds of bound parameters, rendered anew on each call.
+    officials: dict[int, list[int]] = defaultdict(list)
+    for post_id, official_id in session.execute(
+        select(Mention.post_id, Mention.official_id)
+        .join(Post, Post.id == Mention.post_id)
         .join(Author, Author.id == Post.author_id)
         .where(Author.person_id.in_(sorted(person_ids)))
-    )
-    officials: dict[int, list[int]] = defaultdict(list)
-    labels: dict[int, str] = {}
-    decided: dict[int, str] = {}
-    for post_id, official_id in session.execute(
-        select(Mention.post_id, Mention.official_id).where(Mention.post_id.in_(of_persons))
     ):
         officials[post_id].append(official_id)
-    for post_id, label in session.execute(
-        select(Classification.post_id, Classification.label)
-        .where(Classification.post_id.in_(of_persons))
-        .order_by(Classification.id)
-    ):
-        labels[post_id] = label
-    for post_id, label in session.execute(
-        select(ReviewItem.post_id, Decision.label)
-        .join(Decision, Decision.review_item_id == ReviewItem.id)
-        .where(ReviewItem.post_id.in_(of_persons), Decision.undone_at.is_(None))
-    ):
-        decided[post_id] = label
     facts: dict[int, list[PostFact]] = defaultdict(list)
-    for post_id, person_id, at, text in rows:
-        label = decided.get(post_id) or labels.get(post_id) or Label.NONE.value
+    for post_id, person_id, at, text, decided, classified in rows:
         facts[person_id].append(
             PostFact(
                 post_id=post_id,
                 at=at,
-                label=_label(label),
+                label=_label(decided or classified or Label.NONE.value),
                 official_ids=tuple(sorted(officials[post_id])),
                 text=text,
             )

@@ -215,7 +215,7 @@ def person_page(
     )
     if person is None:
         raise PersonNotFoundError(f"no person {person_id}")
-    facts = post_facts(session, [person_id]).get(person_id, [])
+    facts = post_facts(session, [person_id], texts=False).get(person_id, [])
     if person.post_count == len(facts):
         concern = person.concern
         signals = [
@@ -224,7 +224,7 @@ def person_page(
             if (found := (person.signals or {}).get(name)) is not None
         ]
     else:
-        assessment = assess_person(session, facts)
+        assessment = assess_person(session, post_facts(session, [person_id]).get(person_id, []))
         concern = assessment.concern
         signals = [
             SignalView(s.name, s.value, s.detail, list(s.post_ids))
@@ -248,7 +248,7 @@ def person_page(
             at=f.at,
             label=f.label.value,
             officials=[names.get(o, str(o)) for o in f.official_ids],
-            text=f.text,
+            text=details[f.post_id][5],
             url=details[f.post_id][0],
             account=details[f.post_id][1],
             source=details[f.post_id][2],
@@ -318,14 +318,14 @@ def person_page(
 
 def _post_details(
     session: Session, post_ids: list[int]
-) -> dict[int, tuple[str | None, str, str, int | None, str | None]]:
-    """(url, account, source name, review item id, item status) of the posts shown (one page)."""
+) -> dict[int, tuple[str | None, str, str, int | None, str | None, str]]:
+    """(url, account, source name, review item id, item status, text) of the posts shown (one page)."""
     if not post_ids:
         return {}
     return {
-        post_id: (url, handle, source, item_id, status)
-        for post_id, url, handle, source, item_id, status in session.execute(
-            select(Post.id, Post.url, Author.handle, Source.name, ReviewItem.id, ReviewItem.status)
+        post_id: (url, handle, source, item_id, status, text)
+        for post_id, url, handle, source, item_id, status, text in session.execute(
+            select(Post.id, Post.url, Author.handle, Source.name, ReviewItem.id, ReviewItem.status, Post.text)
             .join(Author, Author.id == Post.author_id)
             .join(Source, Source.id == Post.source_id)
             .outerjoin(ReviewItem, ReviewItem.post_id == Post.id)

@@ -219,6 +219,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "person.timeline": ("Berichten, nieuwste eerst", "Posts, newest first"),
     "person.showing": ("Bericht {first}–{last} van {total}", "Posts {first}–{last} of {total}"),
     "person.newer": ("nieuwere", "newer"),
+    "person.and_earlier": (
+        "{count} eerdere (zie het bewijsdossier)",
+        "{count} earlier (see the evidence pack)",
+    ),
     "person.older": ("oudere", "older"),
     "person.no_posts": (
         "Geen bewaarde berichten over bestuurders op de volglijst.",

@@ -193,6 +193,8 @@ def person_detail(
             "links": {e.post_id: external_link(e.url) for e in page.timeline},
             "statuses": STATUS_VALUES,
             "platforms": list(platforms),
+            # A signal names all its posts (fixation: maybe hundreds); the page links the latest ones.
+            "signal_posts_shown": 12,
             "timeline_prev": (
                 str(request.url.include_query_params(offset=max(offset - TIMELINE_PAGE, 0)))
                 if offset
