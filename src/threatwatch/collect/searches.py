@@ -132,7 +132,7 @@ def _sync_official(session: Session, *, official: Official, settings: Settings) 
         if source.official_id is None and source.paused_reason == NO_LONGER_WANTED:
             source.official_id = official.id
         if source.status == SourceStatus.PAUSED.value and source.paused_reason == NO_LONGER_WANTED:
-            source.status, source.paused_reason = SourceStatus.ACTIVE.value, None
+            source.status, source.paused_reason = SourceStatus.ACTIVE, None
     for source in session.scalars(select(Source).where(Source.official_id == official.id)):
         if source.url not in wanted and source.status != SourceStatus.PAUSED.value:
             pause_source(source=source, reason=NO_LONGER_WANTED)

@@ -180,7 +180,7 @@ def record_success(
     source.last_polled_at = now
     source.last_success_at = now
     source.consecutive_failures = 0
-    source.status = SourceStatus.ACTIVE.value
+    source.status = SourceStatus.ACTIVE
     source.paused_reason = None
     source.items_last_run = items
     source.posts_total = (source.posts_total or 0) + items
@@ -215,21 +215,21 @@ def record_failure(
     )
     source.next_poll_at = now + timedelta(seconds=max(wait, retry_after_s or 0.0))
     if source.consecutive_failures >= PAUSE_AFTER_FAILURES:
-        source.status = SourceStatus.PAUSED.value
+        source.status = SourceStatus.PAUSED
         source.paused_reason = f"paused after {source.consecutive_failures} failures in a row; last: {reason}"
         source.last_error = source.paused_reason[:2000]
     else:
-        source.status = SourceStatus.FAILING.value
+        source.status = SourceStatus.FAILING
 
 
 def pause_source(*, source: Source, reason: str) -> None:
-    source.status = SourceStatus.PAUSED.value
+    source.status = SourceStatus.PAUSED
     source.paused_reason = reason[:2000]
 
 
 def resume_source(*, source: Source, now: datetime) -> None:
     """Back to work at once, with a clean failure count (the last error stays visible)."""
-    source.status = SourceStatus.ACTIVE.value
+    source.status = SourceStatus.ACTIVE
     source.paused_reason = None
     source.consecutive_failures = 0
     source.next_poll_at = now

@@ -147,7 +147,7 @@ def set_status(
         raise PersonError(f"unknown status {status!r}; one of {', '.join(PersonStatus)}") from None
     person = _person(session, person_id)
     before = person.status
-    person.status = None if chosen is None else chosen.value
+    person.status = chosen
     person.updated_at = now
     audit.record(
         session,

@@ -95,7 +95,7 @@ def record(
     *,
     name: str,
     kind: str,
-    status: str,
+    status: ModelStatus,
     reason: str,
     trigger: str,
     metrics: dict[str, Any],

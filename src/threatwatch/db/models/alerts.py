@@ -14,7 +14,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
-from threatwatch.db.types import NullableJSONType, utcnow
+from threatwatch.db.types import NullableJSONType, StrEnumColumn, utcnow
 from threatwatch.domain import AlertStatus
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Alert(Base):
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id", ondelete="SET NULL"))
     label: Mapped[str] = mapped_column(String(20))  # the most severe label among its items
     item_count: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(20), default=AlertStatus.PENDING.value)  # domain.AlertStatus
+    status: Mapped[AlertStatus] = mapped_column(StrEnumColumn(AlertStatus), default=AlertStatus.PENDING)
     not_before: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,7 +9,8 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
-from threatwatch.db.types import utcnow
+from threatwatch.db.types import StrEnumColumn, utcnow
+from threatwatch.domain import SourceStatus
 
 if TYPE_CHECKING:
     from threatwatch.db.models.classify import Classification
@@ -34,7 +35,7 @@ class Source(Base):
     poll_interval_s: Mapped[int] = mapped_column(Integer)
     etag: Mapped[str | None] = mapped_column(String(500))
     last_modified: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[SourceStatus] = mapped_column(StrEnumColumn(SourceStatus), default=SourceStatus.ACTIVE)
     last_polled_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

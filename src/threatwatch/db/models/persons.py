@@ -16,7 +16,8 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueCo
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
-from threatwatch.db.types import utcnow
+from threatwatch.db.types import StrEnumColumn, utcnow
+from threatwatch.domain import PersonStatus
 
 
 class Person(Base):
@@ -25,8 +26,8 @@ class Person(Base):
     __tablename__ = "persons"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # domain.PersonStatus; NULL until an analyst assesses the person.
-    status: Mapped[str | None] = mapped_column(String(20))
+    # NULL until an analyst assesses the person.
+    status: Mapped[PersonStatus | None] = mapped_column(StrEnumColumn(PersonStatus))
     concern: Mapped[float] = mapped_column(Float, default=0.0)
     # {signal name: {"value": float, "post_ids": [...], "detail": str}} for the signals raised now.
     signals: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -9,7 +9,8 @@ from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threatwatch.db.models.base import Base
-from threatwatch.db.types import utcnow
+from threatwatch.db.types import StrEnumColumn, utcnow
+from threatwatch.domain import ModelStatus
 
 
 class ModelVersion(Base):
@@ -24,7 +25,7 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ModelStatus] = mapped_column(StrEnumColumn(ModelStatus))
     reason: Mapped[str | None] = mapped_column(Text)
     trigger: Mapped[str] = mapped_column(String(20), default="manual")
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -9,7 +9,8 @@ from sqlalchemy import Boolean, Connection, Float, ForeignKey, Index, String, Te
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from threatwatch.db.models.base import Base
-from threatwatch.db.types import utcnow
+from threatwatch.db.types import StrEnumColumn, utcnow
+from threatwatch.domain import ReviewStatus
 
 if TYPE_CHECKING:
     from threatwatch.db.models.accounts import User
@@ -30,7 +31,7 @@ class ReviewItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), unique=True)
     classification_id: Mapped[int] = mapped_column(ForeignKey("classifications.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[ReviewStatus] = mapped_column(StrEnumColumn(ReviewStatus), default=ReviewStatus.OPEN)
     # The model's label, copied from the classification (filled in on insert when not given) so the
     # queue filters by label from an index instead of walking the whole queue.
     label: Mapped[str | None] = mapped_column(String(20))
