@@ -61,7 +61,7 @@ from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.migrate import upgrade_database
 from threatwatch.db.models import Official, Source, User
 from threatwatch.domain import Label, Role
-from threatwatch.review import claim_next, decide_item, list_queue, queue_counts
+from threatwatch.review import QueueCounts, claim_next, decide_item, list_queue, queue_counts
 
 TARGET_P95_MS = 50.0
 OFFICIALS = 500
@@ -343,12 +343,14 @@ def service_scenarios(url: str, *, analysts: int, duration: float, think: float)
         session.commit()
         return session, user
 
+    shared_counts = QueueCounts()  # as the web app keeps one (app.state)
+
     def listing(state: object, out: dict[str, Samples]) -> None:
         session, _ = state  # type: ignore[misc]
 
         def call() -> object:
             with session.begin():
-                return list_queue(session, limit=50), queue_counts(session)
+                return list_queue(session, limit=50), queue_counts(session, shared=shared_counts)
 
         timed(out["service list_queue + queue_counts"], call)
 

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from threatwatch.db.models import AuditEvent, User
 from threatwatch.review import (
     ItemNotFound,
+    QueueCounts,
     claim_item,
     decide_item,
     get_item,
     list_queue,
     official_timeline,
-    queue,
     queue_counts,
 )
 from threatwatch.review.priority import SURGE_STEP, SURGE_WINDOW, refresh_priorities
@@ -87,31 +87,31 @@ def test_filters_and_counts(session: Session, make_item: MakeItem, ann: User) ->
 
 
 def test_large_queue_counts_are_shared_and_recounted_in_the_background(
-    session: Session, make_item: MakeItem, monkeypatch: pytest.MonkeyPatch
+    session: Session, make_item: MakeItem
 ) -> None:
-    """Above COUNTS_CACHE_MIN_ITEMS (here: any queue) a count is reused while fresh, served stale while
-    one background thread recounts, and recounted before answering once it is too old."""
-    monkeypatch.setattr(queue, "_counts_cache", {})  # this test's entries never reach the other tests
-    monkeypatch.setattr(queue, "COUNTS_CACHE_MIN_ITEMS", 1)
-    key = str(session.get_bind().engine.url)
+    """Above the app's ``min_items`` (here: any queue) a count is reused while fresh, served stale while
+    one background thread recounts, and recounted before answering once it is too old; without shared
+    counts (the CLI, flows) every call counts."""
+    shared = QueueCounts(min_items=1)
     make_item()
     session.commit()  # the background recount reads on its own connection
-    assert queue_counts(session) == {"open": 1}
+    assert queue_counts(session, shared=shared) == {"open": 1}
     make_item()
     session.commit()
-    assert queue_counts(session) == {"open": 1}  # fresh: reused
-    monkeypatch.setattr(queue, "COUNTS_MAX_AGE_S", 0.0)
-    assert queue_counts(session) == {"open": 1}  # stale: served, and a recount starts
+    assert queue_counts(session) == {"open": 2}  # not shared: exact
+    assert queue_counts(session, shared=shared) == {"open": 1}  # fresh: reused
+    shared.max_age_s = 0.0
+    assert queue_counts(session, shared=shared) == {"open": 1}  # stale: served, and a recount starts
     deadline = time.monotonic() + 30
-    while queue._counts_cache[key].counts != {"open": 2}:
+    while (entry := shared.entry(session)) is None or entry.counts != {"open": 2}:
         assert time.monotonic() < deadline, "the background recount never landed"
         time.sleep(0.05)
-    while queue._counts_cache[key].refreshing:  # a recount started by a later call, if any
+    while (entry := shared.entry(session)) is not None and entry.refreshing:  # a later call's recount
         time.sleep(0.05)
-    monkeypatch.setattr(queue, "COUNTS_STALE_S", 0.0)
+    shared.stale_s = 0.0
     make_item()
     session.commit()
-    assert queue_counts(session) == {"open": 3}  # too old to serve: counted before answering
+    assert queue_counts(session, shared=shared) == {"open": 3}  # too old to serve: counted before answering
 
 
 def test_get_item_shows_everything_and_is_audited(session: Session, make_item: MakeItem, ann: User) -> None:

@@ -18,7 +18,7 @@ from threatwatch.review.detail import (
 )
 from threatwatch.review.errors import ClaimConflict, DecisionError, ItemNotFound, ReviewError
 from threatwatch.review.intake import IntakeReport, classify_pending
-from threatwatch.review.queue import ACTIVE_STATUSES, QueueEntry, list_queue, queue_counts
+from threatwatch.review.queue import ACTIVE_STATUSES, QueueCounts, QueueEntry, list_queue, queue_counts
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -33,6 +33,7 @@ __all__ = [
     "ItemDetail",
     "ItemNotFound",
     "OfficialRef",
+    "QueueCounts",
     "QueueEntry",
     "RelatedPost",
     "ReviewError",

@@ -232,14 +232,19 @@ def list_queue(
     ]
 
 
-# Counting every item of a large queue costs more than the rest of a queue page (a scan of the table: ~30
-# ms for 100,000 rows), so above COUNTS_CACHE_MIN_ITEMS the counts are shared by all requests of this
-# process: up to COUNTS_MAX_AGE_S old they are served as they are; up to COUNTS_STALE_S old they are
-# still served while one background thread counts afresh (no request waits for the count); older ones are
-# recounted before answering. Small queues are always counted exactly, in the caller's transaction.
+# Counting every item of a large queue costs more than the rest of a queue page (a scan of the table), so
+# the web app keeps a QueueCounts: above its ``min_items`` the counts are shared by all its requests: up
+# to ``max_age_s`` old they are served as they are; up to ``stale_s`` old they are still served while one
+# background thread counts afresh (no request waits for the count); older ones are recounted before
+# answering. Small queues, and callers without a QueueCounts (the CLI, flows), are counted exactly.
 COUNTS_CACHE_MIN_ITEMS = 20_000
 COUNTS_MAX_AGE_S = 5.0
 COUNTS_STALE_S = 60.0
+
+
+def _count_statuses(connection: Session | Connection) -> dict[str, int]:
+    rows = connection.execute(select(ReviewItem.status, func.count()).group_by(ReviewItem.status)).all()
+    return {str(status): count for status, count in rows}
 
 
 @dataclass
@@ -249,57 +254,70 @@ class _Counts:
     refreshing: bool = False
 
 
-_counts_cache: dict[str, _Counts] = {}
-_counts_lock = threading.Lock()
+class QueueCounts:
+    """The queue's counts per status, shared by the requests of one web app (``app.state``) and owned by
+    it: its entries and its background recounts live and die with the app, not with the process."""
+
+    def __init__(
+        self,
+        *,
+        min_items: int = COUNTS_CACHE_MIN_ITEMS,
+        max_age_s: float = COUNTS_MAX_AGE_S,
+        stale_s: float = COUNTS_STALE_S,
+    ) -> None:
+        self.min_items, self.max_age_s, self.stale_s = min_items, max_age_s, stale_s
+        self._entries: dict[str, _Counts] = {}
+        self._lock = threading.Lock()
+
+    def counts(self, session: Session) -> dict[str, int]:
+        engine = session.get_bind().engine
+        key = str(engine.url)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry.at < self.stale_s:
+                if now - entry.at >= self.max_age_s and not entry.refreshing:
+                    entry.refreshing = True
+                    threading.Thread(
+                        target=self._recount, args=(engine, key), name="queue-counts", daemon=True
+                    ).start()
+                return dict(entry.counts)
+        counts = _count_statuses(session)
+        self._store(key, counts, now)
+        return dict(counts)
+
+    def entry(self, session: Session) -> _Counts | None:
+        """The shared entry of ``session``'s database, if any (for tests and diagnostics)."""
+        with self._lock:
+            return self._entries.get(str(session.get_bind().engine.url))
+
+    def _store(self, key: str, counts: dict[str, int], at: float) -> None:
+        with self._lock:
+            if sum(counts.values()) >= self.min_items:
+                self._entries[key] = _Counts(counts, at)
+            else:
+                self._entries.pop(key, None)
+
+    def _recount(self, engine: Engine, key: str) -> None:
+        """Background refresh of a stale entry (its own connection); a failure leaves it for the next view."""
+        started = time.monotonic()
+        try:
+            with engine.connect() as connection:
+                counts = _count_statuses(connection)
+        except Exception:
+            logger.exception("recounting the review queue failed")
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    entry.refreshing = False
+            return
+        self._store(key, counts, started)
 
 
-def _count_statuses(connection: Session | Connection) -> dict[str, int]:
-    rows = connection.execute(select(ReviewItem.status, func.count()).group_by(ReviewItem.status)).all()
-    return {status: count for status, count in rows}
-
-
-def _store_counts(key: str, counts: dict[str, int], at: float) -> None:
-    with _counts_lock:
-        if sum(counts.values()) >= COUNTS_CACHE_MIN_ITEMS:
-            _counts_cache[key] = _Counts(counts, at)
-        else:
-            _counts_cache.pop(key, None)
-
-
-def _recount(engine: Engine, key: str) -> None:
-    """Background refresh of a stale entry (its own connection); a failure leaves it for the next view."""
-    started = time.monotonic()
-    try:
-        with engine.connect() as connection:
-            counts = _count_statuses(connection)
-    except Exception:
-        logger.exception("recounting the review queue failed")
-        with _counts_lock:
-            entry = _counts_cache.get(key)
-            if entry is not None:
-                entry.refreshing = False
-        return
-    _store_counts(key, counts, started)
-
-
-def queue_counts(session: Session) -> dict[str, int]:
-    """Items per status (only statuses that occur); on a large queue up to COUNTS_MAX_AGE_S old, at
-    worst (while a background recount runs) COUNTS_STALE_S."""
-    engine = session.get_bind().engine
-    key = str(engine.url)
-    now = time.monotonic()
-    with _counts_lock:
-        entry = _counts_cache.get(key)
-        if entry is not None and now - entry.at < COUNTS_STALE_S:
-            if now - entry.at >= COUNTS_MAX_AGE_S and not entry.refreshing:
-                entry.refreshing = True
-                threading.Thread(
-                    target=_recount, args=(engine, key), name="queue-counts", daemon=True
-                ).start()
-            return dict(entry.counts)
-    counts = _count_statuses(session)
-    _store_counts(key, counts, now)
-    return dict(counts)
+def queue_counts(session: Session, *, shared: QueueCounts | None = None) -> dict[str, int]:
+    """Items per status (only statuses that occur): exact, in the caller's transaction, or through the
+    app's ``shared`` counts (on a large queue up to its ``max_age_s`` old, at worst ``stale_s``)."""
+    return shared.counts(session) if shared is not None else _count_statuses(session)
 
 
 def view_queue(

@@ -32,6 +32,7 @@ from threatwatch.review.errors import (
     NotAllowedError,
     ReviewError,
 )
+from threatwatch.review.queue import QueueCounts
 from threatwatch.web.common import safe_next
 from threatwatch.web.deps import NotAuthenticatedError, Public
 from threatwatch.web.limits import RequestLimitsMiddleware
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(verify_csrf)],
     )
     app.state.settings = settings
+    app.state.queue_counts = QueueCounts()
     configure_logging(log_format=settings.log_format)  # THREATWATCH_LOG_FORMAT=json: JSON lines
     app.add_middleware(
         SessionMiddleware,

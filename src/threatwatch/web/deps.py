@@ -34,6 +34,7 @@ from threatwatch.accounts.access import Permission, can
 from threatwatch.config import Settings
 from threatwatch.db.engine import engine_for, session_factory
 from threatwatch.db.models import User
+from threatwatch.review.queue import QueueCounts
 from threatwatch.web.security import bearer_token
 
 
@@ -47,6 +48,15 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_queue_counts(request: Request) -> QueueCounts:
+    counts: QueueCounts = request.app.state.queue_counts
+    return counts
+
+
+# The app's shared queue counts (review.QueueCounts): one per app, not per process.
+QueueCountsDep = Annotated[QueueCounts, Depends(get_queue_counts)]
 
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:

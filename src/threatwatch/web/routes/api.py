@@ -36,6 +36,7 @@ from threatwatch.web.deps import (
     EvidenceUser,
     ItemReader,
     ModelsUser,
+    QueueCountsDep,
     QueueUser,
     ReaderUser,
     SessionDep,
@@ -93,6 +94,7 @@ def me(user: CurrentUser) -> MeOut:
 def queue(
     session: SessionDep,
     user: QueueUser,
+    shared_counts: QueueCountsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[Offset, Query()] = 0,
     official_id: DbId | None = None,
@@ -113,7 +115,7 @@ def queue(
         )
     except ValueError:
         raise DecisionError(f"unknown status {status!r}") from None
-    return QueueOut(items=entries, counts=queue_counts(session))
+    return QueueOut(items=entries, counts=queue_counts(session, shared=shared_counts))
 
 
 @router.post("/queue/claim-next")
