@@ -8,9 +8,9 @@ set-based statements per batch (not one per post), so storing stays about as che
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import String, any_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,10 @@ from threatwatch.db.models import Author, AuthorName, Person
 from threatwatch.domain import AuthorKey
 
 _CHUNK = 400
+# How stale ``last_seen_at`` (of accounts and of display names) may get: finer than retention's one-day
+# guard for accounts collection is storing, coarse enough that a known account's row is rarely written.
+SEEN_GRANULARITY = timedelta(hours=1)
+_HANDLES = bindparam("handles", type_=postgresql.ARRAY(String()))
 
 
 def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, object]]) -> None:
@@ -28,17 +32,45 @@ def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, object]]) 
         session.execute(sqlite.insert(Author).on_conflict_do_nothing(), rows)
 
 
-def _known(session: Session, keys: list[AuthorKey]) -> dict[AuthorKey, int]:
-    found: dict[AuthorKey, int] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        rows = session.execute(
-            select(Author.platform, Author.handle, Author.id).where(
-                tuple_(Author.platform, Author.handle).in_([(k.platform, k.handle) for k in chunk])
-            )
-        )
-        found.update({AuthorKey(platform, handle): author_id for platform, handle, author_id in rows})
+def _known(session: Session, keys: list[AuthorKey]) -> dict[AuthorKey, tuple[int, datetime]]:
+    """(id, last seen) of the accounts among ``keys`` that exist: one query per platform (a source's
+    authors share one), on PostgreSQL with the handles as one array parameter, so the statement is the
+    same whatever their number (an expanded ``IN`` of row values is rendered anew on every call)."""
+    by_platform: dict[str, list[str]] = {}
+    for key in keys:
+        by_platform.setdefault(key.platform, []).append(key.handle)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    columns = select(Author.handle, Author.id, Author.last_seen_at)
+    found: dict[AuthorKey, tuple[int, datetime]] = {}
+    for platform, handles in by_platform.items():
+        if postgres:
+            batches = [
+                session.execute(
+                    columns.where(Author.platform == platform, Author.handle == any_(_HANDLES)),
+                    {"handles": handles},
+                )
+            ]
+        else:
+            batches = [
+                session.execute(
+                    columns.where(Author.platform == platform, Author.handle.in_(handles[i : i + _CHUNK]))
+                )
+                for i in range(0, len(handles), _CHUNK)
+            ]
+        for rows in batches:
+            found.update({AuthorKey(platform, h): (author_id, seen) for h, author_id, seen in rows})
     return found
+
+
+def _touch(session: Session, model: type[Author] | type[AuthorName], ids: list[int], now: datetime) -> None:
+    """Move ``last_seen_at`` of these rows to ``now``, locking them in id order first: sources stored
+    side by side meet the same accounts, and rows updated in different orders could deadlock."""
+    for start in range(0, len(ids), _CHUNK):
+        chunk = sorted(ids)[start : start + _CHUNK]
+        session.scalars(
+            select(model.id).where(model.id.in_(chunk)).order_by(model.id).with_for_update()
+        ).all()
+        session.execute(update(model).where(model.id.in_(chunk)).values(last_seen_at=now))
 
 
 def resolve_authors(
@@ -48,13 +80,15 @@ def resolve_authors(
     recording the display names seen; in the caller's transaction.
 
     Two runs may meet the same new account at once (on PostgreSQL): the loser's insert does nothing and
-    its spare person row is deleted again, so every account has one person.
+    its spare person row is deleted again, so every account has one person. ``last_seen_at`` moves only
+    when it is more than ``SEEN_GRANULARITY`` old: rewriting every known account's row on every store
+    made sources stored side by side wait on each other's row locks (``benchmarks/collect.py``).
     """
     keys = sorted(names)
     if not keys:
         return {}
-    found = _known(session, keys)
-    missing = [key for key in keys if key not in found]
+    known = _known(session, keys)
+    missing = [key for key in keys if key not in known]
     if missing:
         person_ids = list(
             session.scalars(
@@ -85,13 +119,15 @@ def resolve_authors(
                 for key, person_id in zip(missing, person_ids, strict=True)
             ],
         )
-        found.update(_known(session, missing))
+        known.update(_known(session, missing))
         used = set(session.scalars(select(Author.person_id).where(Author.person_id.in_(person_ids))))
         spare = [person_id for person_id in person_ids if person_id not in used]
         if spare:
             session.execute(delete(Person).where(Person.id.in_(spare)))
-    seen = sorted(found[key] for key in keys)
-    session.execute(update(Author).where(Author.id.in_(seen)).values(last_seen_at=now))
+    stale = [author_id for author_id, seen in known.values() if seen < now - SEEN_GRANULARITY]
+    if stale:
+        _touch(session, Author, stale, now)
+    found = {key: author_id for key, (author_id, _seen) in known.items()}
     _record_names(session, {found[key]: name for key, name in names.items() if name}, now=now)
     return found
 
@@ -100,13 +136,14 @@ def _record_names(session: Session, names: Mapping[int, str], *, now: datetime) 
     if not names:
         return
     pairs = sorted(names.items())
-    known = set(
-        session.execute(
-            select(AuthorName.author_id, AuthorName.name).where(
-                tuple_(AuthorName.author_id, AuthorName.name).in_(pairs)
+    known: dict[tuple[int, str], tuple[int, datetime]] = {}
+    for start in range(0, len(pairs), _CHUNK):
+        for row_id, author_id, name, seen in session.execute(
+            select(AuthorName.id, AuthorName.author_id, AuthorName.name, AuthorName.last_seen_at).where(
+                tuple_(AuthorName.author_id, AuthorName.name).in_(pairs[start : start + _CHUNK])
             )
-        )
-    )
+        ):
+            known[(author_id, name)] = (row_id, seen)
     fresh = [
         {"author_id": a, "name": n, "first_seen_at": now, "last_seen_at": now}
         for a, n in pairs
@@ -117,13 +154,9 @@ def _record_names(session: Session, names: Mapping[int, str], *, now: datetime) 
             session.execute(postgresql.insert(AuthorName).on_conflict_do_nothing(), fresh)
         else:
             session.execute(sqlite.insert(AuthorName).on_conflict_do_nothing(), fresh)
-    seen = [(a, n) for a, n in pairs if (a, n) in known]
-    for start in range(0, len(seen), _CHUNK):
-        session.execute(
-            update(AuthorName)
-            .where(tuple_(AuthorName.author_id, AuthorName.name).in_(seen[start : start + _CHUNK]))
-            .values(last_seen_at=now)
-        )
+    stale = [row_id for row_id, seen in known.values() if seen < now - SEEN_GRANULARITY]
+    if stale:
+        _touch(session, AuthorName, stale, now)
 
 
 def accounts_of(session: Session, person_ids: Iterable[int]) -> dict[int, list[Author]]:
