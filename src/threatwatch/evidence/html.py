@@ -77,6 +77,18 @@ def _row(name: str, value: str) -> str:
     return f"<tr><th>{_e(name)}</th><td>{value}</td></tr>"
 
 
+def _decision(d: dict[str, Any]) -> str:
+    """One analyst's decision as a list entry (item packs and person packs alike)."""
+    return (
+        "<li>"
+        + _e(f"{d['at']} — {d['by'] or 'onbekend'}: {LABELS_NL.get(d['label'], d['label'])}")
+        + (" (correctie van het model)" if d["corrected"] else "")
+        + (f" — ingetrokken {_e(d['undone_at'])}" if d["undone_at"] else "")
+        + (f"<br><em>{_e(d['note'])}</em>" if d["note"] else "")
+        + "</li>"
+    )
+
+
 def _item(number: int, item: EvidenceItem) -> str:
     c = item.classification
     label = str(c["label"])
@@ -100,15 +112,7 @@ def _item(number: int, item: EvidenceItem) -> str:
         ),
         _row("Status", _e(STATUS_NL.get(item.status, item.status))),
     ]
-    decisions = "".join(
-        "<li>"
-        + _e(f"{d['at']} — {d['by'] or 'onbekend'}: {LABELS_NL.get(d['label'], d['label'])}")
-        + (" (correctie van het model)" if d["corrected"] else "")
-        + (f" — ingetrokken {_e(d['undone_at'])}" if d["undone_at"] else "")
-        + (f"<br><em>{_e(d['note'])}</em>" if d["note"] else "")
-        + "</li>"
-        for d in item.decisions
-    )
+    decisions = "".join(_decision(d) for d in item.decisions)
     escalations = "".join(
         "<li>"
         + _e(f"{e['at']} — {e['by'] or 'onbekend'}: urgentie {URGENCY_NL.get(e['urgency'], e['urgency'])}")
@@ -152,15 +156,7 @@ def render_html(pack: EvidencePack) -> str:
 
 
 def _decision_list(decisions: list[dict[str, Any]], escalations: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        "<li>"
-        + _e(f"{d['at']} — {d['by'] or 'onbekend'}: {LABELS_NL.get(d['label'], d['label'])}")
-        + (" (correctie van het model)" if d["corrected"] else "")
-        + (f" — ingetrokken {_e(d['undone_at'])}" if d["undone_at"] else "")
-        + (f"<br><em>{_e(d['note'])}</em>" if d["note"] else "")
-        + "</li>"
-        for d in decisions
-    )
+    rows = "".join(_decision(d) for d in decisions)
     rows += "".join(
         "<li>"
         + _e(f"{e['at']} — {e['by'] or 'onbekend'}: geëscaleerd, urgentie ")

@@ -67,12 +67,47 @@ class EvidencePack:
         return render_html(self)
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_or_none(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "x"
+
+
+def decision_records(item: ReviewItem | None) -> list[dict[str, Any]]:
+    """The analysts' decisions on an item as the evidence records them (item and person packs)."""
+    if item is None:
+        return []
+    return [
+        {
+            "id": d.id,
+            "label": d.label,
+            "model_label": d.model_label,
+            "corrected": d.corrected,
+            "note": d.note,
+            "by": d.user.username if d.user else None,
+            "at": d.created_at.isoformat(),
+            "undone_at": iso_or_none(d.undone_at),
+        }
+        for d in item.decisions
+    ]
+
+
+def escalation_records(item: ReviewItem | None) -> list[dict[str, Any]]:
+    """An item's escalations as the evidence records them (item and person packs)."""
+    if item is None:
+        return []
+    return [
+        {
+            "id": e.id,
+            "urgency": e.urgency,
+            "note": e.note,
+            "by": e.user.username if e.user else None,
+            "at": e.created_at.isoformat(),
+        }
+        for e in item.escalations
+    ]
 
 
 def _item(item: ReviewItem) -> EvidenceItem:
@@ -87,7 +122,7 @@ def _item(item: ReviewItem) -> EvidenceItem:
         author=post.author,
         source=post.source.name,
         source_url=post.source.url,
-        published_at=_iso(post.published_at),
+        published_at=iso_or_none(post.published_at),
         collected_at=post.collected_at.isoformat(),
         officials=[
             {
@@ -106,29 +141,8 @@ def _item(item: ReviewItem) -> EvidenceItem:
             "explanation": c.explanation,
             "classified_at": c.created_at.isoformat(),
         },
-        decisions=[
-            {
-                "id": d.id,
-                "label": d.label,
-                "model_label": d.model_label,
-                "corrected": d.corrected,
-                "note": d.note,
-                "by": d.user.username if d.user else None,
-                "at": d.created_at.isoformat(),
-                "undone_at": _iso(d.undone_at),
-            }
-            for d in item.decisions
-        ],
-        escalations=[
-            {
-                "id": e.id,
-                "urgency": e.urgency,
-                "note": e.note,
-                "by": e.user.username if e.user else None,
-                "at": e.created_at.isoformat(),
-            }
-            for e in item.escalations
-        ],
+        decisions=decision_records(item),
+        escalations=escalation_records(item),
     )
 
 
@@ -189,8 +203,8 @@ def build_evidence_pack(
                 "role": official.role,
                 "organisation": official.organisation,
             },
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": iso_or_none(since),
+            "until": iso_or_none(until),
         }
         stem = f"bewijs-{_slug(official.name)}"
     items.sort(key=lambda i: (i.post.published_at or i.post.collected_at, i.id))

@@ -26,20 +26,19 @@ from sqlalchemy.orm import Session, selectinload
 
 from threatwatch import __version__, audit
 from threatwatch.db.models import (
-    Author,
     Decision,
     Escalation,
     Mention,
-    Person,
     Post,
     RedactedPost,
     ReviewItem,
     User,
 )
 from threatwatch.evidence.html import render_person_html
-from threatwatch.persons.casework import PersonNotFoundError
+from threatwatch.evidence.pack import decision_records, escalation_records, iso_or_none
 from threatwatch.persons.profile import assess_person, post_facts
 from threatwatch.persons.signals import SIGNALS
+from threatwatch.persons.views import person_with_accounts
 
 MAX_POSTS = 2000
 PERSON_EXPORT = "evidence.person_export"
@@ -103,56 +102,13 @@ class PersonEvidencePack:
         return render_person_html(self)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _decisions(item: ReviewItem | None) -> list[dict[str, Any]]:
-    if item is None:
-        return []
-    return [
-        {
-            "id": d.id,
-            "label": d.label,
-            "model_label": d.model_label,
-            "corrected": d.corrected,
-            "note": d.note,
-            "by": d.user.username if d.user else None,
-            "at": d.created_at.isoformat(),
-            "undone_at": _iso(d.undone_at),
-        }
-        for d in item.decisions
-    ]
-
-
-def _escalations(item: ReviewItem | None) -> list[dict[str, Any]]:
-    if item is None:
-        return []
-    return [
-        {
-            "id": e.id,
-            "urgency": e.urgency,
-            "note": e.note,
-            "by": e.user.username if e.user else None,
-            "at": e.created_at.isoformat(),
-        }
-        for e in item.escalations
-    ]
-
-
 def build_person_evidence_pack(
     session: Session, *, person_id: int, actor: User, now: datetime
 ) -> PersonEvidencePack:
     """Collect one person's evidence and audit the export; the caller checks the role (analysts and
     admins) and commits. ``PersonNotFoundError`` for an unknown person, ``PersonEvidenceError`` when
     the person has more than ``MAX_POSTS`` posts."""
-    person = session.scalar(
-        select(Person)
-        .where(Person.id == person_id)
-        .options(selectinload(Person.authors).selectinload(Author.names))
-    )
-    if person is None:
-        raise PersonNotFoundError(f"no person {person_id}")
+    person = person_with_accounts(session, person_id)
     facts = post_facts(session, [person_id]).get(person_id, [])
     if len(facts) > MAX_POSTS:
         raise PersonEvidenceError(f"person {person_id} has more than {MAX_POSTS} posts")
@@ -213,7 +169,7 @@ def build_person_evidence_pack(
                 url=post.url,
                 source=post.source.name,
                 source_url=post.source.url,
-                published_at=_iso(post.published_at),
+                published_at=iso_or_none(post.published_at),
                 collected_at=post.collected_at.isoformat(),
                 official_ids=sorted(m.official_id for m in post.mentions),
                 label=counted[post.id],
@@ -229,8 +185,8 @@ def build_person_evidence_pack(
                 },
                 review_item_id=item.id if item else None,
                 status=item.status if item else None,
-                decisions=_decisions(item),
-                escalations=_escalations(item),
+                decisions=decision_records(item),
+                escalations=escalation_records(item),
             )
         )
     per_official: dict[int, list[int]] = defaultdict(list)

@@ -192,6 +192,18 @@ class PersonPage:
 TIMELINE_PAGE = 100
 
 
+def person_with_accounts(session: Session, person_id: int) -> Person:
+    """The person with its accounts and their display names loaded; ``PersonNotFoundError`` if none."""
+    person = session.scalar(
+        select(Person)
+        .where(Person.id == person_id)
+        .options(selectinload(Person.authors).selectinload(Author.names))
+    )
+    if person is None:
+        raise PersonNotFoundError(f"no person {person_id}")
+    return person
+
+
 def person_page(
     session: Session,
     *,
@@ -208,13 +220,7 @@ def person_page(
     labels or accounts refreshes them); where the stored summary does not match the posts (a person the
     upgrade created and nobody refreshed yet) they are computed here from the posts as they are now.
     """
-    person = session.scalar(
-        select(Person)
-        .where(Person.id == person_id)
-        .options(selectinload(Person.authors).selectinload(Author.names))
-    )
-    if person is None:
-        raise PersonNotFoundError(f"no person {person_id}")
+    person = person_with_accounts(session, person_id)
     facts = post_facts(session, [person_id], texts=False).get(person_id, [])
     if person.post_count == len(facts):
         concern = person.concern
