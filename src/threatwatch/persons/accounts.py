@@ -65,8 +65,9 @@ def _known(session: Session, keys: list[AuthorKey]) -> dict[AuthorKey, tuple[int
 def _touch(session: Session, model: type[Author] | type[AuthorName], ids: list[int], now: datetime) -> None:
     """Move ``last_seen_at`` of these rows to ``now``, locking them in id order first: sources stored
     side by side meet the same accounts, and rows updated in different orders could deadlock."""
-    for start in range(0, len(ids), _CHUNK):
-        chunk = sorted(ids)[start : start + _CHUNK]
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
         session.scalars(
             select(model.id).where(model.id.in_(chunk)).order_by(model.id).with_for_update()
         ).all()

@@ -9,7 +9,7 @@ raised by this refresh (not before), so the caller can publish them for alerts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -199,6 +199,19 @@ def refresh_persons(session: Session, *, person_ids: Iterable[int], now: datetim
             session.execute(insert(PersonOfficial), per_official)
     session.flush()
     return raised
+
+
+def concern_changed(session: Session, before: Mapping[int, float]) -> set[int]:
+    """Those persons whose concern is no longer what ``before`` says (after a refresh)."""
+    ids = sorted(before)
+    changed: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        for person_id, concern in session.execute(
+            select(Person.id, Person.concern).where(Person.id.in_(ids[start : start + _CHUNK]))
+        ):
+            if concern != before[person_id]:
+                changed.add(person_id)
+    return changed
 
 
 def officials_of_persons(session: Session, person_ids: Collection[int]) -> set[int]:

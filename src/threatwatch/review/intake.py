@@ -29,7 +29,12 @@ from threatwatch.db.models import Classification, Post, RedactedPost, ReviewItem
 from threatwatch.db.types import utcnow
 from threatwatch.domain import Label, ReviewStatus
 from threatwatch.ops.metrics import observe_classification
-from threatwatch.persons.profile import authors_of_posts, officials_of_persons, refresh_and_publish
+from threatwatch.persons.profile import (
+    authors_of_posts,
+    concern_changed,
+    officials_of_persons,
+    refresh_and_publish,
+)
 from threatwatch.review.priority import priority, refresh_priorities, repeat_concern
 
 logger = logging.getLogger(__name__)
@@ -186,9 +191,10 @@ def classify_pending(
                 report.queued += 1
         session.flush()
         # The authors' persons see their new posts: signals, the list's order, alerts on new signals.
-        persons = {person_id for person_id, _c, _f in authors.values()}
-        refresh_and_publish(session, person_ids=persons, now=now, settings=settings)
-        surging.update(officials_of_persons(session, persons))
+        before = {person_id: concern for person_id, concern, _f in authors.values()}
+        refresh_and_publish(session, person_ids=before, now=now, settings=settings)
+        # Only a person whose concern moved changes the priority of their items about other officials.
+        surging.update(officials_of_persons(session, concern_changed(session, before)))
     # A surge raises the items already queued about the same officials, not only the new ones.
     refresh_priorities(session, now=now, official_ids=surging)
     logger.info("intake: %s", report)
