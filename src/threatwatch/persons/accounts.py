@@ -7,7 +7,7 @@ set-based statements per batch (not one per post), so storing stays about as che
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, any_, bindparam, delete, insert, select, tuple_, update
@@ -24,12 +24,12 @@ SEEN_GRANULARITY = timedelta(hours=1)
 _HANDLES = bindparam("handles", type_=postgresql.ARRAY(String()))
 
 
-def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert authors; one already there (another run's, meanwhile) is left as it is."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(postgresql.insert(Author).on_conflict_do_nothing(), rows)
-    else:
-        session.execute(sqlite.insert(Author).on_conflict_do_nothing(), rows)
+def _insert_ignoring_conflicts(
+    session: Session, model: type[Author] | type[AuthorName], rows: list[dict[str, object]]
+) -> None:
+    """Insert rows; one already there (another run's, meanwhile) is left as it is."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(model).on_conflict_do_nothing(), rows)
 
 
 def _known(session: Session, keys: list[AuthorKey]) -> dict[AuthorKey, tuple[int, datetime]]:
@@ -109,6 +109,7 @@ def resolve_authors(
         )
         _insert_ignoring_conflicts(
             session,
+            Author,
             [
                 {
                     "person_id": person_id,
@@ -151,20 +152,7 @@ def _record_names(session: Session, names: Mapping[int, str], *, now: datetime) 
         if (a, n) not in known
     ]
     if fresh:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(postgresql.insert(AuthorName).on_conflict_do_nothing(), fresh)
-        else:
-            session.execute(sqlite.insert(AuthorName).on_conflict_do_nothing(), fresh)
+        _insert_ignoring_conflicts(session, AuthorName, fresh)
     stale = [row_id for row_id, seen in known.values() if seen < now - SEEN_GRANULARITY]
     if stale:
         _touch(session, AuthorName, stale, now)
-
-
-def accounts_of(session: Session, person_ids: Iterable[int]) -> dict[int, list[Author]]:
-    """Each person's accounts, oldest first."""
-    out: dict[int, list[Author]] = {}
-    for author in session.scalars(
-        select(Author).where(Author.person_id.in_(sorted(set(person_ids)))).order_by(Author.id)
-    ):
-        out.setdefault(author.person_id, []).append(author)
-    return out
